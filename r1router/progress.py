@@ -1,0 +1,76 @@
+"""Progress for long loops: a terminal bar plus periodic log lines.
+
+The bar serves a person at a terminal; the log lines (count, rate, ETA) serve
+everything that only sees logs: DVC output, CI, Prefect's run logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+log = logging.getLogger("r1router.progress")
+
+
+def _eta(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+class Progress:
+    """Count units of work; report rate and ETA every `log_every` seconds."""
+
+    def __init__(self, total: int | None, desc: str, unit: str = "it", log_every: float = 15.0):
+        self.total = total
+        self.desc = desc
+        self.unit = unit
+        self.log_every = log_every
+        self.done = 0
+        self._start = time.monotonic()
+        self._last_log = self._start
+        self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+        now = time.monotonic()
+        if now - self._last_log >= self.log_every:
+            self._last_log = now
+            log.info("%s", self.status())
+
+    def status(self) -> str:
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        rate = self.done / elapsed
+        text = f"{self.desc}: {self.done}"
+        if self.total:
+            remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
+            eta = _eta(remaining) if remaining != float("inf") else "?"
+            text += f"/{self.total} ({100 * self.done / self.total:.0f}%)"
+            text += f", {rate:.1f} {self.unit}/s, ETA {eta}"
+        else:
+            text += f", {rate:.1f} {self.unit}/s"
+        return text
+
+    def close(self) -> None:
+        self._bar.close()
+        log.info("%s (done in %s)", self.status(), _eta(time.monotonic() - self._start))
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def track(items: Iterable[T], total: int | None, desc: str, unit: str = "it") -> Iterator[T]:
+    with Progress(total, desc, unit) as progress:
+        for item in items:
+            yield item
+            progress.update()
