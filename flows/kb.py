@@ -1,0 +1,74 @@
+"""Flow `kb`: train the image encoder, build + embed + index each KB, measure recall@k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows.stage import numeric_metrics, tracked_stage
+from r1router.io import write_json
+from r1router.kb.encoders import encoder_fingerprint
+from r1router.kb.kinds import KINDS
+from tasks.caching import code_version, input_version, run_cached
+from tasks.kb import build_kb_task, retrieval_recall_task, train_image_encoder_task
+
+METRICS = "metrics/retrieval.json"
+
+
+@flow(name="kb")
+def kb_flow() -> dict:
+    with tracked_stage("kb") as (params, mlflow):
+        world_dir = Path(params["world_dir"])
+        out_root = Path(params["out_dir"])
+        kinds = [kind for kind in KINDS if kind in params]
+        image_encoder = params.get("image", {}).get("encoder", {})
+        if "train" in params.get("image", {}) and "path" in image_encoder:
+            image_kb = world_dir / "kb" / "image.parquet"
+            train_metrics = run_cached(
+                train_image_encoder_task,
+                [image_encoder["path"]],
+                image_kb=str(image_kb),
+                out_dir=image_encoder["path"],
+                train=params["image"]["train"],
+                data=input_version(image_kb, world_dir / "kb" / "images"),
+                code=code_version("r1router/encoders"),
+            )
+            for epoch, loss in enumerate(train_metrics.get("loss", []), start=1):
+                mlflow.log_metric("image_encoder.loss", loss, step=epoch)
+        settings = {key: params[key] for key in ("device", "shard_size", "batch_size")}
+        builds = {}
+        for kind in kinds:
+            input_path = world_dir / "kb" / f"{kind}.parquet"
+            encoder = params[kind]["encoder"]
+            builds[kind] = run_cached(
+                build_kb_task,
+                [out_root / kind],
+                kind=kind,
+                input_path=str(input_path),
+                out_dir=str(out_root / kind),
+                shard_dir=str(Path(params["shard_dir"]) / kind),
+                encoder=encoder,
+                index=params[kind]["index"],
+                settings=settings,
+                data=input_version(input_path) + encoder_fingerprint(encoder),
+                code=code_version("r1router/kb", "r1router/encoders"),
+            )
+        recall = retrieval_recall_task(
+            kb_root=str(out_root),
+            kinds=kinds,
+            world_dir=str(world_dir),
+            split=params["eval"]["split"],
+            k=params["eval"]["k"],
+            data=input_version(world_dir / "questions", *(out_root / kind for kind in kinds)),
+            code=code_version("r1router/kb", "r1router/benchmarks"),
+        )
+        metrics = {**recall, "build_seconds": {kind: b["stats"]["seconds"] for kind, b in builds.items()}}
+        write_json(METRICS, metrics)
+        mlflow.log_metrics(numeric_metrics(metrics))
+        mlflow.log_artifact(METRICS)
+    return metrics
+
+
+if __name__ == "__main__":
+    kb_flow()

@@ -1,0 +1,32 @@
+"""What every stage flow does around its tasks: read its params, open its MLflow run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from prefect.runtime import flow_run
+
+from r1router.config import stage_params
+from r1router.tracking import stage_run
+
+
+@contextmanager
+def tracked_stage(stage: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Yield `(params, mlflow)` inside an MLflow run tagged with this Prefect flow run."""
+    params = stage_params(stage)
+    with stage_run(stage, params, tags={"prefect_flow_run_id": str(flow_run.id)}) as mlflow:
+        yield params, mlflow
+
+
+def numeric_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested numeric values into MLflow metric names (`a.b`); drop the rest."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}".replace("@", "_at_")
+        if isinstance(value, Mapping):
+            flat.update(numeric_metrics(value, name + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat

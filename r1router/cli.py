@@ -1,0 +1,129 @@
+"""`r1router`: one verb per pipeline stage, usable without Prefect or DVC."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from r1router.errors import R1RouterError
+
+app = typer.Typer(
+    help="R1-Router: step-wise retrieval-augmented reasoning across knowledge bases.", no_args_is_help=True
+)
+world_app = typer.Typer(help="The offline demo world.", no_args_is_help=True)
+models_app = typer.Typer(help="Models named by the active profile.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge bases: build, search.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+app.add_typer(models_app, name="models")
+app.add_typer(kb_app, name="kb")
+
+ParamsOption = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: ./params.yaml)")]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+
+
+@world_app.command("build")
+def world_build(
+    seed: Annotated[int, typer.Option(help="random seed; same seed → byte-identical files")] = 13,
+    size: Annotated[str, typer.Option(help="tiny | small | medium")] = "small",
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("data/world"),
+) -> None:
+    """Generate the fictional world: KBs, query images and six benchmarks with gold plans."""
+    from r1router.io import atomic_dir, write_json
+    from r1router.world.build import build_world
+
+    with atomic_dir(out) as tmp:
+        counts = build_world(tmp, seed=seed, size=size)
+    write_json(out / "counts.json", counts)
+    typer.echo(json.dumps(counts, indent=2))
+
+
+@models_app.command("pull")
+def models_pull(
+    params: ParamsOption = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="pull only these model names")] = None,
+) -> None:
+    """Download (and convert once) every model the active profile names into models/."""
+    from r1router.config import stage_params
+    from r1router.models.pull import pull_models
+
+    cfg = stage_params("models", params)
+    specs = {name: spec for name, spec in cfg["specs"].items() if not only or name in only}
+    manifests = pull_models(specs, Path(cfg["models_dir"]))
+    typer.echo(json.dumps(manifests, indent=2))
+
+
+@kb_app.command("build")
+def kb_build(
+    kind: Annotated[str, typer.Option(help="text | table | image")],
+    input: Annotated[Path, typer.Option("--input", help="KB records as .jsonl or .parquet")],
+    out: Annotated[Path | None, typer.Option(help="output directory (default: <kb out_dir>/<kind>)")] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Validate, embed and index your own KB file, with the encoder and index the profile names."""
+    from r1router.config import stage_params
+    from r1router.kb.build import build_kb
+    from r1router.kb.index import IndexConfig
+
+    cfg = stage_params("kb", params)
+    if kind not in cfg:
+        raise typer.BadParameter(f"the profile has no '{kind}' KB settings", param_hint="--kind")
+    out_dir = out or Path(cfg["out_dir"]) / kind
+    manifest, stats = build_kb(
+        kind,
+        input,
+        out_dir,
+        cfg[kind]["encoder"],
+        IndexConfig(**cfg[kind]["index"]),
+        shard_dir=Path(cfg["shard_dir"]) / f"{kind}-{out_dir.name}",
+        device=cfg["device"],
+        shard_size=cfg["shard_size"],
+        batch_size=cfg["batch_size"],
+    )
+    typer.echo(json.dumps({"out": str(out_dir), **manifest, "stats": stats}, indent=2))
+
+
+@kb_app.command("search")
+def kb_search(
+    kb: Annotated[str, typer.Option(help="text | table | image")],
+    query: Annotated[str, typer.Option(help="query text")],
+    k: Annotated[int, typer.Option("-k", help="hits to return")] = 5,
+    image: Annotated[Path | None, typer.Option(help="query image (image KB)")] = None,
+    kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
+    as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
+) -> None:
+    """Search one built KB."""
+    from r1router.kb.retriever import KnowledgeBase
+
+    if image is not None and not image.is_file():
+        raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
+    hits = KnowledgeBase(kb_root / kb).search([query], [image] if image else None, k=k)[0]
+    if as_json:
+        typer.echo(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
+        return
+    for rank, hit in enumerate(hits, start=1):
+        snippet = hit.text.replace("\n", " ")
+        typer.echo(f"{rank}. [{hit.id}] {hit.score:.3f}  {snippet[:160]}")
+
+
+def main() -> None:
+    """Entry point that turns our errors into one clear line and exit code 2."""
+    try:
+        app()
+    except R1RouterError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Retrieval recall@k of the gold evidence for every gold sub-question.
+
+This measures the KBs alone, before any router is involved: if the gold
+sub-question cannot find its evidence, no amount of routing will help.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from r1router.kb.retriever import Retrievers
+
+
+def gold_step_queries(
+    questions: list[Any], image_root: Path | None
+) -> dict[str, list[tuple[str, Path | None, set[str]]]]:
+    """Group gold steps by KB: (sub-question, query image or None, evidence ids)."""
+    grouped: dict[str, list[tuple[str, Path | None, set[str]]]] = defaultdict(list)
+    for question in questions:
+        for step in question.gold_plan or []:
+            image = None
+            if step.kb == "image" and question.image_id and image_root is not None:
+                image = image_root / f"{question.image_id}.png"
+            grouped[step.kb].append((step.sub_question, image, set(step.evidence)))
+    return grouped
+
+
+def retrieval_recall(
+    retrievers: Retrievers, questions: list[Any], image_root: Path | None, k: int = 5, batch_size: int = 64
+) -> dict[str, Any]:
+    """Return `{"recall@k": {kb: fraction}, "queries": {kb: count}}` over the KBs that are loaded."""
+    recall: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for kb, steps in sorted(gold_step_queries(questions, image_root).items()):
+        if kb not in retrievers.kbs:
+            continue
+        found = 0
+        for start in range(0, len(steps), batch_size):
+            batch = steps[start : start + batch_size]
+            images = [image for _, image, _ in batch] if kb == "image" else None
+            hits = retrievers.search(kb, [query for query, _, _ in batch], images, k=k)
+            found += sum(
+                bool(evidence & {hit.id for hit in row}) for (_, _, evidence), row in zip(batch, hits, strict=True)
+            )
+        recall[kb] = round(found / len(steps), 4)
+        counts[kb] = len(steps)
+    return {f"recall@{k}": recall, "queries": counts}

@@ -1,0 +1,40 @@
+"""Images with captions: the paper's Text Image Retriever.
+
+Documents are embedded as the fusion of image and caption; a query may be
+text, image, or both (UniIR's image,text→text mode), so the same index serves
+"which landmark is this photo of?" and "what is on the flag of X?".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from r1router.errors import DataError
+from r1router.kb.kinds.base import KBKind, QueryImage
+
+
+class ImageKind(KBKind):
+    name = "image"
+    retriever = "Text Image Retriever"
+    tag = "tir"
+    encoder = "image"
+    fields = {"id": str, "image": str, "caption": str}  # noqa: RUF012
+
+    def validate_extra(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+        image = Path(path).parent / record["image"]
+        if not image.is_file():
+            raise DataError(path, f"image file not found: {image}", line=line, field="image")
+        return record
+
+    def passage(self, record: dict[str, Any]) -> str:
+        return record["caption"]
+
+    def encode_documents(self, encoder: Any, records: list[dict[str, Any]], base_dir: Path) -> np.ndarray:
+        images = [base_dir / r["image"] for r in records]
+        return encoder.encode_fused(images, [r["caption"] for r in records])
+
+    def encode_queries(self, encoder: Any, texts: list[str], images: list[QueryImage] | None) -> np.ndarray:
+        return encoder.encode_fused(images or [None] * len(texts), list(texts))

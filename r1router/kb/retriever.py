@@ -1,0 +1,98 @@
+"""Search built KBs: `search(kb, queries, images=None, k) -> hits`, batched.
+
+A `KnowledgeBase` is self-describing: its manifest names the encoder that
+embedded it, so queries are always embedded the same way as its documents.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from r1router.device import resolve_device
+from r1router.errors import DataError
+from r1router.io import read_parquet
+from r1router.kb.build import MANIFEST
+from r1router.kb.encoders import load_encoder
+from r1router.kb.index import load_index, to_search_device
+from r1router.kb.kinds import get_kind
+from r1router.kb.kinds.base import QueryImage
+
+
+@dataclass(frozen=True)
+class Hit:
+    kb: str
+    id: str
+    score: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kb": self.kb, "id": self.id, "score": round(self.score, 6), "text": self.text}
+
+
+class KnowledgeBase:
+    """One built KB loaded for search."""
+
+    def __init__(self, kb_dir: Path, device: str = "auto", root: Path = Path("."), encoder: Any = None):
+        kb_dir = Path(kb_dir)
+        manifest_path = kb_dir / MANIFEST
+        if not manifest_path.is_file():
+            raise DataError(manifest_path, "KB manifest not found; run `r1router kb build` first")
+        self.manifest = json.loads(manifest_path.read_text())
+        self.kind = get_kind(self.manifest["kind"])
+        table = read_parquet(kb_dir / "records.parquet", columns=["id", "passage"])
+        self.ids: list[str] = table.column("id").to_pylist()
+        self.passages: list[str] = table.column("passage").to_pylist()
+        if len(self.ids) != self.manifest["count"]:
+            raise DataError(
+                kb_dir / "records.parquet", f"holds {len(self.ids)} records, manifest says {self.manifest['count']}"
+            )
+        self.device = resolve_device(device)
+        self.index = to_search_device(load_index(kb_dir / "index.faiss", len(self.ids)), self.device)
+        self.encoder = encoder or load_encoder(self.manifest["encoder"], self.device, root)
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    def search(self, queries: list[str], images: list[QueryImage] | None = None, k: int = 5) -> list[list[Hit]]:
+        if not queries:
+            return []
+        vectors = np.ascontiguousarray(self.kind.encode_queries(self.encoder, queries, images), dtype=np.float32)
+        scores, rows = self.index.search(vectors, min(k, len(self.ids)))
+        return [
+            [
+                Hit(self.kind.name, self.ids[row], float(score), self.passages[row])
+                for score, row in zip(score_row, row_ids, strict=True)
+                if row >= 0
+            ]
+            for score_row, row_ids in zip(scores, rows, strict=True)
+        ]
+
+
+class Retrievers:
+    """All KBs of a profile, searched by kind name: the router's view of retrieval."""
+
+    def __init__(self, kb_root: Path, kinds: list[str], device: str = "auto", root: Path = Path(".")):
+        self.kbs: dict[str, KnowledgeBase] = {}
+        encoders: dict[str, Any] = {}  # text and table KBs usually share one encoder: load it once
+        for name in kinds:
+            kb_dir = Path(kb_root) / name
+            manifest_path = kb_dir / MANIFEST
+            if not manifest_path.is_file():
+                raise DataError(manifest_path, "KB manifest not found; run `r1router kb build` first")
+            spec_key = json.dumps(json.loads(manifest_path.read_text())["encoder"], sort_keys=True)
+            kb = KnowledgeBase(kb_dir, device=device, root=root, encoder=encoders.get(spec_key))
+            encoders[spec_key] = kb.encoder
+            self.kbs[name] = kb
+
+    def search(
+        self, kb: str, queries: list[str], images: list[QueryImage] | None = None, k: int = 5
+    ) -> list[list[Hit]]:
+        if kb not in self.kbs:
+            raise KeyError(f"KB '{kb}' is not loaded (loaded: {sorted(self.kbs)})")
+        return self.kbs[kb].search(queries, images, k)

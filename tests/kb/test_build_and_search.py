@@ -1,0 +1,54 @@
+"""Build a KB end to end (validate → embed → index → manifest) and search it."""
+
+import json
+
+import pytest
+
+from r1router.errors import DataError
+from r1router.kb.build import build_kb
+from r1router.kb.index import IndexConfig
+from r1router.kb.retriever import KnowledgeBase
+
+SPEC = {"family": "text", "path": "unused-by-injected-encoder"}
+
+
+def build(text_kb_file, out, encoder, tmp_path):
+    return build_kb("text", text_kb_file, out, SPEC, IndexConfig(), shard_dir=tmp_path / "shards", encoder=encoder)
+
+
+def test_search_returns_ranked_hits_with_ids_scores_and_text(tmp_path, text_kb_file, hashing_encoder):
+    manifest, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    assert manifest["count"] == 10 and manifest["dim"] == 256 and manifest["kind"] == "text"
+    assert stats["shards_computed"] == 1
+    kb = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder)
+    results = kb.search(["glacier passage", "castle"], k=3)
+    assert [len(hits) for hits in results] == [3, 3]
+    assert results[0][0].id == "p4" and results[1][0].id == "p2"
+    assert results[0][0].text == "The glacier\nA passage about the glacier."
+    assert results[0][0].score >= results[0][1].score >= results[0][2].score
+
+
+def test_rebuild_from_same_input_writes_identical_manifest_and_reuses_shards(tmp_path, text_kb_file, hashing_encoder):
+    build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    first = (tmp_path / "kb" / "manifest.json").read_bytes()
+    _, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    assert stats["shards_reused"] == 1 and stats["shards_computed"] == 0
+    assert (tmp_path / "kb" / "manifest.json").read_bytes() == first
+
+
+def test_bad_input_writes_nothing(tmp_path, text_kb_file, hashing_encoder):
+    text_kb_file.write_text(text_kb_file.read_text() + json.dumps({"id": "x", "text": "no title"}) + "\n")
+    with pytest.raises(DataError, match=r"line 11, field 'title'"):
+        build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    assert not (tmp_path / "kb").exists()
+    assert hashing_encoder.calls == 0
+
+
+def test_kb_whose_index_does_not_match_its_records_is_refused(tmp_path, text_kb_file, hashing_encoder):
+    build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    manifest_path = tmp_path / "kb" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["count"] = 11
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="holds 10 records, manifest says 11"):
+        KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder)

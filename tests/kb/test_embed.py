@@ -1,0 +1,57 @@
+"""Resumable embedding: an interrupted run recomputes only the unfinished shards."""
+
+import numpy as np
+import pytest
+
+from r1router.kb.embed import embed_in_shards
+
+RECORDS = [{"id": str(i), "text": f"record number {i}"} for i in range(23)]
+
+
+def encode_with(encoder):
+    return lambda batch: encoder.encode([r["text"] for r in batch])
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_without_recomputing_finished_shards(tmp_path, hashing_encoder):
+    reference, _ = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path / "ref", "fp", shard_size=5, batch_size=2)
+
+    calls = {"n": 0}
+
+    def flaky(batch):
+        calls["n"] += 1
+        if calls["n"] == 7:  # shards 0-2 done (3 batches each), dies inside shard 3
+            raise Interrupted
+        return hashing_encoder.encode([r["text"] for r in batch])
+
+    with pytest.raises(Interrupted):
+        embed_in_shards(RECORDS, flaky, tmp_path / "run", "fp", shard_size=5, batch_size=2)
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.npy")) == ["emb-00000.npy", "emb-00001.npy"]
+
+    counted = {"n": 0}
+
+    def counting(batch):
+        counted["n"] += len(batch)
+        return hashing_encoder.encode([r["text"] for r in batch])
+
+    vectors, stats = embed_in_shards(RECORDS, counting, tmp_path / "run", "fp", shard_size=5, batch_size=2)
+    assert stats == {"shards_reused": 2, "shards_computed": 3}
+    assert counted["n"] == len(RECORDS) - 10
+    np.testing.assert_array_equal(vectors, reference)
+
+
+def test_changed_fingerprint_discards_old_shards(tmp_path, hashing_encoder):
+    embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v1", shard_size=5)
+    _, stats = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v2", shard_size=5)
+    assert stats == {"shards_reused": 0, "shards_computed": 5}
+
+
+def test_corrupt_shard_is_recomputed(tmp_path, hashing_encoder):
+    reference, _ = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "fp", shard_size=5)
+    (tmp_path / "emb-00002.npy").write_bytes(b"garbage")
+    vectors, stats = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "fp", shard_size=5)
+    assert stats == {"shards_reused": 4, "shards_computed": 1}
+    np.testing.assert_array_equal(vectors, reference)

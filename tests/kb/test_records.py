@@ -1,0 +1,83 @@
+"""Bring-your-own KB validation: every bad row is named by file, line and field."""
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from r1router.errors import DataError
+from r1router.io import write_parquet
+from r1router.kb.kinds import get_kind, linearize_table
+from r1router.kb.records import load_records
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+GOOD_TABLE = {
+    "id": "t1",
+    "page_title": "Velmora",
+    "section_title": "Cities",
+    "caption": "Largest cities",
+    "header": ["city", "population"],
+    "rows": [["Dorvik", "51000"], ["Amsel", "12000"]],
+}
+
+
+def test_text_records_load_and_bad_rows_are_located(tmp_path):
+    good = {"id": "a", "title": "A", "text": "alpha"}
+    assert load_records(write_jsonl(tmp_path / "ok.jsonl", [good]), get_kind("text")) == [good]
+    path = write_jsonl(tmp_path / "bad.jsonl", [good, {"id": "b", "title": "B"}])
+    with pytest.raises(DataError, match=r"bad\.jsonl, line 2, field 'text': missing required field"):
+        load_records(path, get_kind("text"))
+    path = write_jsonl(tmp_path / "bad2.jsonl", [good, {"id": "c", "title": 3, "text": "x"}])
+    with pytest.raises(DataError, match=r"line 2, field 'title': expected a string, got int"):
+        load_records(path, get_kind("text"))
+    path = write_jsonl(tmp_path / "dup.jsonl", [good, good])
+    with pytest.raises(DataError, match=r"line 2, field 'id': duplicate id 'a' \(first on line 1\)"):
+        load_records(path, get_kind("text"))
+
+
+def test_table_rows_must_match_header(tmp_path):
+    assert load_records(write_jsonl(tmp_path / "t.jsonl", [GOOD_TABLE]), get_kind("table"))[0]["rows"][1] == ["Amsel", "12000"]
+    ragged = {**GOOD_TABLE, "rows": [["Dorvik", "51000"], ["Amsel"]]}
+    with pytest.raises(DataError, match=r"line 1, field 'rows\[1\]': row has 1 cells but the header has 2"):
+        load_records(write_jsonl(tmp_path / "r.jsonl", [ragged]), get_kind("table"))
+    numeric = {**GOOD_TABLE, "rows": [["Dorvik", 51000], ["Amsel", "1"]]}
+    with pytest.raises(DataError, match=r"field 'rows\[0\]': expected strings, found int"):
+        load_records(write_jsonl(tmp_path / "n.jsonl", [numeric]), get_kind("table"))
+    with pytest.raises(DataError, match=r"field 'header': expected a list of strings, got str"):
+        load_records(write_jsonl(tmp_path / "h.jsonl", [{**GOOD_TABLE, "header": "city"}]), get_kind("table"))
+
+
+def test_table_linearisation_follows_the_paper():
+    assert linearize_table(GOOD_TABLE) == (
+        "[Title] Velmora [Section] Cities [Caption] Largest cities [Header] city | population "
+        "[Rows] [Row] Dorvik | 51000 [Row] Amsel | 12000"
+    )
+
+
+def test_image_records_need_existing_image_files(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(b"png")
+    rows = [{"id": "a", "image": "img/a.png", "caption": "flag"}, {"id": "b", "image": "img/b.png", "caption": "logo"}]
+    with pytest.raises(DataError, match=r"line 2, field 'image': image file not found"):
+        load_records(write_jsonl(tmp_path / "i.jsonl", rows), get_kind("image"))
+
+
+def test_parquet_rows_are_located_by_row_number(tmp_path):
+    path = tmp_path / "kb.parquet"
+    write_parquet(path, pa.table({"id": ["a", ""], "title": ["A", "B"], "text": ["x", "y"]}))
+    with pytest.raises(DataError, match=r"kb\.parquet, line 2, field 'id': must not be empty"):
+        load_records(path, get_kind("text"))
+
+
+def test_unsupported_and_empty_files(tmp_path):
+    (tmp_path / "kb.csv").write_text("id\n")
+    with pytest.raises(DataError, match="unsupported KB file type '.csv'"):
+        load_records(tmp_path / "kb.csv", get_kind("text"))
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="has no records"):
+        load_records(tmp_path / "empty.jsonl", get_kind("text"))
