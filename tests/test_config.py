@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -6,7 +8,7 @@ from r1router.errors import ConfigError
 
 
 def test_repo_params_have_three_profiles_with_the_same_stages():
-    params = yaml.safe_load(open("params.yaml"))
+    params = yaml.safe_load(Path("params.yaml").read_text())
     assert params["profile"] == "demo"
     stages = {name: set(sections) for name, sections in params["profiles"].items()}
     assert set(stages) == {"smoke", "demo", "paper"}
@@ -15,7 +17,9 @@ def test_repo_params_have_three_profiles_with_the_same_stages():
 
 def test_stage_params_reads_the_active_profile(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"profile": "b", "profiles": {"a": {"world": {"seed": 1}}, "b": {"world": {"seed": 2}}}}))
+    path.write_text(
+        yaml.safe_dump({"profile": "b", "profiles": {"a": {"world": {"seed": 1}}, "b": {"world": {"seed": 2}}}})
+    )
     assert stage_params("world", path) == {"seed": 2}
     assert load_profile(path)[0] == "b"
 

@@ -15,9 +15,7 @@ def test_open_clip_and_transformers_import_under_cpu_torch():
 
 def test_patch_only_when_extension_fails():
     code = (
-        "from r1router import torchvision_compat as c\n"
-        "import sys\n"
-        "print(c.extension_loads(), c._library is not None)\n"
+        "from r1router import torchvision_compat as c\nimport sys\nprint(c.extension_loads(), c._library is not None)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -42,5 +42,7 @@ def text_kb_file(tmp_path):
     topics = ["volcano", "river", "castle", "harbour", "glacier", "desert", "forest", "canyon", "island", "lagoon"]
     with open(path, "w") as handle:
         for i, topic in enumerate(topics):
-            handle.write(json.dumps({"id": f"p{i}", "title": f"The {topic}", "text": f"A passage about the {topic}."}) + "\n")
+            handle.write(
+                json.dumps({"id": f"p{i}", "title": f"The {topic}", "text": f"A passage about the {topic}."}) + "\n"
+            )
     return path

@@ -17,7 +17,9 @@ class Interrupted(Exception):
 
 
 def test_interrupted_run_resumes_without_recomputing_finished_shards(tmp_path, hashing_encoder):
-    reference, _ = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path / "ref", "fp", shard_size=5, batch_size=2)
+    reference, _ = embed_in_shards(
+        RECORDS, encode_with(hashing_encoder), tmp_path / "ref", "fp", shard_size=5, batch_size=2
+    )
 
     calls = {"n": 0}
 

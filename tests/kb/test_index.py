@@ -10,7 +10,9 @@ def unit_vectors(n, dim=32, seed=0):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("config", [IndexConfig("flat"), IndexConfig("hnsw", hnsw_m=16), IndexConfig("ivf", ivf_nprobe=8)])
+@pytest.mark.parametrize(
+    "config", [IndexConfig("flat"), IndexConfig("hnsw", hnsw_m=16), IndexConfig("ivf", ivf_nprobe=8)]
+)
 def test_each_index_type_finds_the_vectors_themselves(config):
     vectors = unit_vectors(2000)
     index = build_index(vectors, config)
@@ -20,7 +22,7 @@ def test_each_index_type_finds_the_vectors_themselves(config):
 
 def test_flat_index_equals_brute_force():
     vectors, queries = unit_vectors(500), unit_vectors(20, seed=1)
-    scores, rows = build_index(vectors, IndexConfig("flat")).search(queries, 5)
+    _, rows = build_index(vectors, IndexConfig("flat")).search(queries, 5)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
     np.testing.assert_array_equal(rows, expected)
 

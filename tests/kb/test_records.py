@@ -41,7 +41,10 @@ def test_text_records_load_and_bad_rows_are_located(tmp_path):
 
 
 def test_table_rows_must_match_header(tmp_path):
-    assert load_records(write_jsonl(tmp_path / "t.jsonl", [GOOD_TABLE]), get_kind("table"))[0]["rows"][1] == ["Amsel", "12000"]
+    assert load_records(write_jsonl(tmp_path / "t.jsonl", [GOOD_TABLE]), get_kind("table"))[0]["rows"][1] == [
+        "Amsel",
+        "12000",
+    ]
     ragged = {**GOOD_TABLE, "rows": [["Dorvik", "51000"], ["Amsel"]]}
     with pytest.raises(DataError, match=r"line 1, field 'rows\[1\]': row has 1 cells but the header has 2"):
         load_records(write_jsonl(tmp_path / "r.jsonl", [ragged]), get_kind("table"))
@@ -76,7 +79,7 @@ def test_parquet_rows_are_located_by_row_number(tmp_path):
 
 def test_unsupported_and_empty_files(tmp_path):
     (tmp_path / "kb.csv").write_text("id\n")
-    with pytest.raises(DataError, match="unsupported KB file type '.csv'"):
+    with pytest.raises(DataError, match=r"unsupported KB file type '\.csv'"):
         load_records(tmp_path / "kb.csv", get_kind("text"))
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(DataError, match="has no records"):
