@@ -1,0 +1,1 @@
+"""Encoders that turn text (and images) into vectors for the KB indexes."""
