@@ -39,12 +39,11 @@ def world_build(
     out: Annotated[Path, typer.Option(help="output directory")] = Path("data/world"),
 ) -> None:
     """Generate the fictional world: KBs, query images and six benchmarks with gold plans."""
-    from r1router.io import atomic_dir, write_json
+    from r1router.io import atomic_dir
     from r1router.world.build import build_world
 
     with atomic_dir(out) as tmp:
         counts = build_world(tmp, seed=seed, size=size)
-    write_json(out / "counts.json", counts)
     typer.echo(json.dumps(counts, indent=2))
 
 

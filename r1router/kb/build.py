@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from r1router.device import resolve_device
 from r1router.hashing import file_sha256, text_sha256
-from r1router.io import write_json, write_parquet
+from r1router.io import atomic_dir, write_json, write_parquet
 from r1router.kb.embed import embed_in_shards
 from r1router.kb.encoders import encoder_fingerprint, load_encoder
 from r1router.kb.index import IndexConfig, build_index, gpu_available, save_index
@@ -59,10 +59,6 @@ def build_kb(
     passages = [kind.passage(r) for r in records]
     record_json = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
     records_sha = text_sha256("\n".join(record_json))
-    write_parquet(
-        out_dir / "records.parquet",
-        pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
-    )
     device = resolve_device(device)
     encoder = encoder or load_encoder(encoder_spec, device, root)
     base_dir = input_path.parent
@@ -76,7 +72,6 @@ def build_kb(
         desc=f"embed {kind.name} KB",
     )
     index = build_index(vectors, index_config)
-    save_index(index, out_dir / "index.faiss")
     manifest = {
         "kind": kind.name,
         "count": len(records),
@@ -88,6 +83,14 @@ def build_kb(
         "input": {"path": str(input_path), "sha256": file_sha256(input_path)},
         "records_sha256": records_sha,
     }
-    write_json(out_dir / MANIFEST, manifest)
+    # The three files appear together or not at all: a reader never sees an index
+    # without its records, or a manifest describing a KB that was not finished.
+    with atomic_dir(out_dir) as tmp:
+        write_parquet(
+            tmp / "records.parquet",
+            pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
+        )
+        save_index(index, tmp / "index.faiss")
+        write_json(tmp / MANIFEST, manifest)
     stats = {**embed_stats, "seconds": round(time.monotonic() - started, 2)}
     return manifest, stats
