@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# Stages run `python -m flows.<stage>`: the venv's bin goes first on PATH so
+# that `python` is the one with the project installed.
 repro: $(STAMP)
 	@test -d .dvc || (echo "not a DVC repo: run from the repository root" && exit 1)
-	$(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
