@@ -1,0 +1,75 @@
+"""Per-method, per-benchmark numbers for the evaluation table.
+
+F1-Recall and exact match are percentages, as the paper reports them. Routing
+accuracy compares each step's KB with the gold plan's, stop decisions included;
+methods that do not route (direct, RAG baselines) have none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from r1router.benchmarks.schema import Question
+from r1router.evaluation.f1_recall import exact_match, f1_recall
+from r1router.router.trajectory import Trajectory
+
+
+def gold_route(question: Question, max_steps: int) -> list[str]:
+    """The gold KB per step the loop can take, plus the stop decision when the loop asks for one.
+
+    After `max_steps` the loop stops without asking, so a plan of `max_steps` or more
+    steps has no comparable stop decision.
+    """
+    kbs = [step.kb for step in question.gold_plan or []]
+    return kbs[:max_steps] + (["none"] if len(kbs) < max_steps else [])
+
+
+def routing_accuracy(questions: list[Question], trajectories: list[Trajectory], max_steps: int) -> float | None:
+    correct = total = 0
+    for question, trajectory in zip(questions, trajectories, strict=True):
+        if question.gold_plan is None:
+            continue
+        gold = gold_route(question, max_steps)
+        # A step the run never reached (it stopped early) counts as wrong, not as a stop.
+        correct += sum(g == p for g, p in zip(gold, trajectory.route, strict=False))
+        total += len(gold)
+    return round(correct / total, 4) if total else None
+
+
+def kb_distribution(trajectories: list[Trajectory]) -> dict[str, dict[str, int]]:
+    """Counts of each KB (and `none` = stop) chosen at step 1, 2, ..."""
+    per_step: dict[str, Counter[str]] = {}
+    for trajectory in trajectories:
+        for index, kb in enumerate(trajectory.route, start=1):
+            per_step.setdefault(str(index), Counter())[kb] += 1
+    return {step: dict(sorted(counts.items())) for step, counts in per_step.items()}
+
+
+def _gold_args(question: Question) -> tuple[list[str], list[tuple[float, float]]]:
+    # The paper scores a range-valued InfoSeek answer against the range alone.
+    return ([] if question.gold_ranges else question.golds), question.gold_ranges
+
+
+def method_metrics(
+    questions: list[Question], trajectories: list[Trajectory], *, routes: bool, max_steps: int
+) -> dict[str, Any]:
+    n = len(questions)
+    if n == 0:
+        raise ValueError("no questions to score")
+    f1 = sum(f1_recall(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
+    em = sum(exact_match(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
+    wall = max(t.seconds for t in trajectories)
+    return {
+        "questions": n,
+        "f1_recall": round(100 * f1 / n, 2),
+        "exact_match": round(100 * em / n, 2),
+        "retrievals_per_question": round(sum(t.retrievals for t in trajectories) / n, 3),
+        "routing_accuracy": routing_accuracy(questions, trajectories, max_steps) if routes else None,
+        "format_error_rate": round(
+            sum(t.format_errors for t in trajectories) / max(1, sum(t.outputs for t in trajectories)), 4
+        ),
+        "questions_per_second": round(n / wall, 4) if wall > 0 else None,
+        "mean_latency_seconds": round(sum(t.seconds for t in trajectories) / n, 3),
+        "kb_distribution": kb_distribution(trajectories) if routes else {},
+    }

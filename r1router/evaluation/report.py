@@ -1,0 +1,322 @@
+"""The evaluation report: the paper's Table 1 (F1-Recall per method and benchmark) from `metrics/eval.json`.
+
+The input is what the evaluate stage writes, `{benchmark: {method: method_metrics(...)}}`
+(see `method_metrics.py`). This module owns every presentation decision: column and
+row order, short names, number formats, what counts as "best". The figures in
+`plots.py` receive data already ordered and labelled here, so a table and a plot of
+the same numbers can never disagree on order or naming.
+
+Conventions a reader of the report should know (they are also stated in it):
+- "–" means not evaluated (no entry) or not applicable (None, e.g. routing accuracy
+  of a method that does not route). A gap is never drawn or written as 0.
+- "Best" compares values as displayed (two decimals), so two methods that print the
+  same number are both bold.
+- Avg. is the mean over the benchmarks the method has a value for. When that is not
+  every column, the average covers different questions from the others', so it is
+  marked with † and is not a candidate for bold.
+
+Output is deterministic: rows, columns and provenance keys are ordered by rule, not
+by dict insertion order, so the same numbers give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1router.evaluation.plots import SharePanel, grouped_bars_png, kb_shares_png
+from r1router.io.atomic import write_text
+
+# The paper's Table 1 columns, in its order: (dataset key, short name, group).
+PAPER_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("2wikimultihopqa", "2WikiMQA", "Text"),
+    ("openwikitqa", "Open-WikiTable", "Table"),
+    ("tabfact", "TabFact", "Table"),
+    ("infoseek", "InfoSeek", "Visual"),
+    ("dyn_vqa", "Dyn-VQA", "Visual"),
+    ("webqa", "WebQA", "Visual"),
+)
+METHOD_ORDER = (
+    "direct", "rag-text", "rag-table", "rag-image", "rag-all", "iterative", "prompt-router", "sft", "step-grpo",
+)  # fmt: skip
+ROUTING_METHODS = ("prompt-router", "sft", "step-grpo")
+KB_ORDER = ("text", "table", "image", "none")
+MISSING = "–"
+PARTIAL = "†"
+F1_PLOT = "f1_by_benchmark.png"
+KB_PLOT = "kb_distribution.png"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One benchmark column: the key eval.json uses, the name the report shows, the paper's group."""
+
+    key: str
+    name: str
+    group: str
+
+
+def _check(metrics: Mapping[str, Any]) -> None:
+    """Fail with a message that says what is wrong, before any half-built report exists."""
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ValueError("empty evaluation metrics: no benchmark to report (is metrics/eval.json empty?)")
+    for benchmark, methods in metrics.items():
+        if not isinstance(methods, Mapping):
+            raise ValueError(f"metrics[{benchmark!r}] must map method -> numbers, got {type(methods).__name__}")
+        for method, entry in methods.items():
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"metrics[{benchmark!r}][{method!r}] must be a dict, got {type(entry).__name__}")
+    if not any(metrics.values()):
+        raise ValueError(f"no method was evaluated on any benchmark ({', '.join(sorted(metrics))})")
+
+
+def benchmark_columns(metrics: Mapping[str, Any]) -> list[Column]:
+    """Benchmarks in the paper's column order; `demo_<name>` reads as `<name>`; unknown ones last, alphabetically."""
+    known = {key: (rank, name, group) for rank, (key, name, group) in enumerate(PAPER_COLUMNS)}
+
+    def rank(key: str) -> tuple[int, bool, str]:
+        paper_key = key.removeprefix("demo_")
+        return (known[paper_key][0] if paper_key in known else len(known), key != paper_key, key)
+
+    columns = []
+    for key in sorted(metrics, key=rank):
+        _, name, group = known.get(key.removeprefix("demo_"), (0, key, "Other"))
+        columns.append(Column(key, name, group))
+    # Both `webqa` and `demo_webqa` in one file: the short name alone would be ambiguous.
+    names = [column.name for column in columns]
+    return [Column(c.key, c.key, c.group) if names.count(c.name) > 1 else c for c in columns]
+
+
+def method_order(metrics: Mapping[str, Any]) -> list[str]:
+    """Every method evaluated on any benchmark, in the paper's row order; unknown methods last, alphabetically."""
+    methods = {method for entries in metrics.values() for method in entries}
+    return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
+
+
+def _number(metrics: Mapping[str, Any], benchmark: str, method: str, field: str) -> float | None:
+    """The value, or None when it is absent, None or not finite (all shown as "–")."""
+    value = metrics[benchmark].get(method, {}).get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"metrics[{benchmark!r}][{method!r}][{field!r}] must be a number or null, got {value!r}")
+    return float(value) if math.isfinite(value) else None
+
+
+Grid = dict[str, list[float | None]]  # method -> one value per column
+
+
+def _grid(
+    metrics: Mapping[str, Any], columns: Sequence[Column], methods: Sequence[str], field: str, scale: float = 1.0
+) -> Grid:
+    grid: Grid = {}
+    for method in methods:
+        values = [_number(metrics, column.key, method, field) for column in columns]
+        grid[method] = [None if v is None else v * scale for v in values]
+    return grid
+
+
+def _cell(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.2f}"
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _flat(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _code(text: str) -> str:
+    """A code span (commits and hashes read better in monospace) unless the value itself holds a backtick."""
+    text = _flat(text)
+    return text if "`" in text or not text else f"`{text}`"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| :--- |" + " ---: |" * (len(header) - 1)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _value_table(columns: Sequence[Column], grid: Grid, *, bold_best: bool) -> tuple[list[str], bool]:
+    """Rows = methods, one column per benchmark plus Avg.; returns the lines and whether any Avg. is partial."""
+    averages: dict[str, tuple[float | None, bool]] = {}
+    for method, values in grid.items():
+        present = [v for v in values if v is not None]
+        averages[method] = (sum(present) / len(present) if present else None, 0 < len(present) < len(values))
+    matrix = {method: [*values, averages[method][0]] for method, values in grid.items()}
+    best: list[float | None] = []
+    for index in range(len(columns) + 1):
+        candidates = [
+            float(_cell(values[index]))
+            for method, values in matrix.items()
+            if values[index] is not None and not (index == len(columns) and averages[method][1])
+        ]
+        best.append(max(candidates) if bold_best and candidates else None)
+    rows = []
+    for method, values in matrix.items():
+        cells = []
+        for index, value in enumerate(values):
+            text = _cell(value)
+            if value is not None and best[index] is not None and float(text) == best[index]:
+                text = f"**{text}**"
+            if index == len(columns) and averages[method][1]:
+                text += PARTIAL
+            cells.append(text)
+        rows.append([_escape(method), *cells])
+    partial = any(is_partial for _, is_partial in averages.values())
+    return _table(["Method", *(_escape(c.name) for c in columns), "Avg."], rows), partial
+
+
+def _section(heading: str, note: str, columns: Sequence[Column], grid: Grid, *, bold_best: bool = False) -> list[str]:
+    table, partial = _value_table(columns, grid, bold_best=bold_best)
+    footnote = [f"{PARTIAL} averaged over fewer benchmarks than the other rows."] if partial else []
+    return [f"## {heading}", "", note, "", *table, "", *footnote, *([""] if footnote else [])]
+
+
+def _question_counts(metrics: Mapping[str, Any], columns: Sequence[Column]) -> str:
+    """Text like "2WikiMQA 40 · ...": the sample size per column (a range where methods saw different counts)."""
+    parts = []
+    for column in columns:
+        counts = sorted({int(e["questions"]) for e in metrics[column.key].values() if e.get("questions") is not None})
+        if counts:
+            parts.append(f"{column.name} {counts[0]}" + (f"–{counts[-1]}" if len(counts) > 1 else ""))
+    return "Questions per benchmark: " + " · ".join(parts) + "." if parts else ""
+
+
+def table1_markdown(
+    metrics: Mapping[str, Any],
+    *,
+    title: str,
+    provenance: Mapping[str, str],
+    figures: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The whole Markdown report; `figures` are (caption, relative path) pairs to embed after the tables."""
+    _check(metrics)
+    columns = benchmark_columns(metrics)
+    methods = method_order(metrics)
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        groups.setdefault(column.group, []).append(column.name)
+    lines = [
+        f"# {title}",
+        "",
+        "Benchmark groups: " + " · ".join(f"**{g}**: {', '.join(names)}" for g, names in groups.items()) + ".",
+        f"{MISSING} = not evaluated, or not applicable to the method.",
+        "",
+    ]
+    lines += _section(
+        "F1-Recall (%)",
+        "As in the paper's Table 1; the best value per column in **bold**.",
+        columns,
+        _grid(metrics, columns, methods, "f1_recall"),
+        bold_best=True,
+    )
+    counts = _question_counts(metrics, columns)
+    lines += [counts, ""] if counts else []
+    lines += _section(
+        "Retrievals per question",
+        "Mean number of KB retrievals per question.",
+        columns,
+        _grid(metrics, columns, methods, "retrievals_per_question"),
+    )
+    lines += _section(
+        "Routing accuracy (%)",
+        f"Steps whose KB (or stop decision) matches the gold plan; {MISSING} for methods that do not route.",
+        columns,
+        _grid(metrics, columns, methods, "routing_accuracy", scale=100.0),
+    )
+    lines += _section(
+        "Format-error rate (%)",
+        "Model outputs that did not follow the expected tag format.",
+        columns,
+        _grid(metrics, columns, methods, "format_error_rate", scale=100.0),
+    )
+    if figures:
+        lines += ["## Figures", ""] + [f"![{_escape(caption)}]({path})" for caption, path in figures] + [""]
+    lines += ["## Provenance", ""]
+    items = sorted((str(k), str(v)) for k, v in provenance.items())
+    lines += [f"- {_flat(k)}: {_code(v)}" for k, v in items] or ["- (none recorded)"]
+    return "\n".join(lines) + "\n"
+
+
+def dvc_plot_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Long-format F1-Recall rows for a `dvc plots` JSON file, in report order; missing cells are left out."""
+    _check(metrics)
+    methods = method_order(metrics)
+    rows = []
+    for column in benchmark_columns(metrics):
+        for method in methods:
+            value = _number(metrics, column.key, method, "f1_recall")
+            if value is not None:
+                rows.append({"benchmark": column.name, "method": method, "f1_recall": value})
+    return rows
+
+
+def _step_key(step: str) -> tuple[int, str]:
+    return (int(step), "") if str(step).isdigit() else (1 << 30, str(step))
+
+
+def kb_share_panel(distribution: Mapping[str, Mapping[str, int]]) -> SharePanel | None:
+    """Counts per step ({"1": {"text": 3, ...}}) as shares per step, KB kinds in a fixed stacking order."""
+    steps = sorted((str(s) for s, counts in distribution.items() if sum(counts.values()) > 0), key=_step_key)
+    if not steps:
+        return None
+    by_step = {str(s): counts for s, counts in distribution.items()}
+    kinds = {kind for step in steps for kind in by_step[step]}
+    ordered = [k for k in KB_ORDER if k in kinds] + sorted(kinds - set(KB_ORDER))
+    totals = [sum(by_step[step].values()) for step in steps]
+    shares = {kind: [by_step[s].get(kind, 0) / t for s, t in zip(steps, totals, strict=True)] for kind in ordered}
+    return SharePanel(steps=steps, shares=shares, totals=totals)
+
+
+def _routers(metrics: Mapping[str, Any], methods: Sequence[str]) -> list[str]:
+    """The paper's routing methods, plus any unknown method that recorded a KB distribution (a router variant)."""
+    return [
+        m
+        for m in methods
+        if m in ROUTING_METHODS
+        or (m not in METHOD_ORDER and any(e.get(m, {}).get("kb_distribution") for e in metrics.values()))
+    ]
+
+
+def write_report(
+    metrics: Mapping[str, Any],
+    out_md: Path,
+    plots_dir: Path,
+    provenance: Mapping[str, str],
+    *,
+    title: str = "R1-Router evaluation",
+) -> list[Path]:
+    """Write the two figures, then the Markdown that embeds them; return [markdown, f1 plot, KB plot].
+
+    The Markdown is rendered (and so validated) before anything is written, and
+    written last, so a report file never points at figures that failed to draw.
+    """
+    out_md, plots_dir = Path(out_md), Path(plots_dir)
+    f1_png, kb_png = plots_dir / F1_PLOT, plots_dir / KB_PLOT
+    relative = Path(os.path.relpath(plots_dir, out_md.parent)).as_posix()
+    figures = [("F1-Recall by benchmark", f"{relative}/{F1_PLOT}"), ("KB choice per step", f"{relative}/{KB_PLOT}")]
+    markdown = table1_markdown(metrics, title=title, provenance=provenance, figures=figures)
+    columns, methods = benchmark_columns(metrics), method_order(metrics)
+    grid = _grid(metrics, columns, methods, "f1_recall")
+    grouped_bars_png(
+        f1_png,
+        [c.name for c in columns],
+        [(m, grid[m]) for m in methods],
+        ylabel="F1-Recall (%)",
+        title="F1-Recall per benchmark and method",
+    )
+    rows = []
+    for method in _routers(metrics, methods):
+        panels = [kb_share_panel(metrics[c.key].get(method, {}).get("kb_distribution") or {}) for c in columns]
+        if any(panels):
+            rows.append((method, panels))
+    kb_shares_png(kb_png, [c.name for c in columns], rows, title="Share of KB choices per routing step")
+    write_text(out_md, markdown)
+    return [out_md, f1_png, kb_png]

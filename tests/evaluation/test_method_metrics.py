@@ -1,0 +1,63 @@
+"""Routing accuracy, KB distribution and the per-method numbers of the evaluation table."""
+
+import pytest
+
+from r1router.benchmarks.schema import PlanStep, Question
+from r1router.evaluation.method_metrics import gold_route, kb_distribution, method_metrics, routing_accuracy
+from r1router.router.trajectory import Step, Trajectory
+
+
+def question(kbs, golds=("Oren Valcik",), ranges=()):
+    plan = [PlanStep(f"q{i}", kb, "a", ["e"]) for i, kb in enumerate(kbs)]
+    return Question("q", "Who?", list(golds), "demo_2wikimultihopqa", gold_ranges=list(ranges), gold_plan=plan)
+
+
+def trajectory(route, answer="", seconds=2.0, errors=0, outputs=1):
+    steps = [Step("sub" if kb else None, kb) for kb in route]
+    return Trajectory("q", "d", "Who?", None, "m", steps, answer, errors, outputs, seconds)
+
+
+def test_gold_route_includes_the_stop_only_when_the_loop_asks_for_it():
+    assert gold_route(question(["text", "text"]), max_steps=3) == ["text", "text", "none"]
+    assert gold_route(question(["image", "text", "table"]), max_steps=3) == ["image", "text", "table"]
+    assert gold_route(question(["text"] * 4), max_steps=3) == ["text", "text", "text"]
+
+
+@pytest.mark.parametrize(
+    ("gold", "route", "expected"),
+    [
+        (["text", "text"], ["text", "text", None], 1.0),  # both KBs and the stop right
+        (["text", "text"], ["text", "table", None], 2 / 3),  # one wrong KB
+        (["text", "text"], ["text", None], 1 / 3),  # stopped a step early: step 2 and stop both wrong
+        (["text"], ["text", "text", "text"], 0.5),  # never stopped (loop hit max_steps)
+        (["image", "text", "table"], ["image", "text", "table"], 1.0),  # no stop to compare after step 3
+    ],
+)
+def test_routing_accuracy_per_step_with_stop(gold, route, expected):
+    assert routing_accuracy([question(gold)], [trajectory(route)], max_steps=3) == pytest.approx(expected, abs=1e-4)
+
+
+def test_kb_distribution_counts_each_step():
+    dist = kb_distribution([trajectory(["text", None]), trajectory(["image", "text", None])])
+    assert dist == {"1": {"image": 1, "text": 1}, "2": {"none": 1, "text": 1}, "3": {"none": 1}}
+
+
+def test_method_metrics_in_percent_with_rates():
+    questions = [question(["text"]), question(["text"], golds=("Dorvik",))]
+    trajectories = [
+        trajectory(["text", None], answer="Oren Valcik", errors=1, outputs=4),
+        trajectory(["table", None], answer="somewhere else", outputs=4),
+    ]
+    metrics = method_metrics(questions, trajectories, routes=True, max_steps=3)
+    assert metrics["f1_recall"] == 50.0 and metrics["exact_match"] == 50.0
+    assert metrics["routing_accuracy"] == 0.75
+    assert metrics["format_error_rate"] == 0.125
+    assert metrics["questions_per_second"] == 1.0
+    assert metrics["retrievals_per_question"] == 0.0  # no hits were recorded in these steps
+
+
+def test_range_golds_score_against_the_range_alone():
+    q = question(["image", "text"], golds=("6.5-7.0",), ranges=[(6.5, 7.0)])
+    metrics = method_metrics([q], [trajectory([None], answer="6.8")], routes=False, max_steps=3)
+    assert metrics["f1_recall"] == 100.0
+    assert metrics["routing_accuracy"] is None
