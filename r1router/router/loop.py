@@ -1,0 +1,188 @@
+"""The R1-Router step-wise loop, batched across questions.
+
+Step t, for every question still active: generate `<think><sub-question><ret>`
+(batched), group the sub-questions by KB and retrieve each group in one call,
+answer every sub-question from its hits (batched), append
+`Sub-questionN / AnswerN` to the history. A `None` retriever stops a question.
+After `max_steps` (or when all stopped) the final answers are generated, batched.
+
+The official implementation runs one question at a time; this one never does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1router.benchmarks.loaders import resolve_image
+from r1router.benchmarks.schema import Question
+from r1router.kb.retriever import Hit
+from r1router.router.generation import RecoveryConfig, generate_parsed
+from r1router.router.parsing import AnswerOutput, Decision, parse_answer, parse_decision
+from r1router.router.policy import GenerationConfig, Policy
+from r1router.router.prompts import (
+    FEW_SHOT_FAMILY,
+    decompose_messages,
+    final_answer_messages,
+    sub_answer_messages,
+)
+from r1router.router.trajectory import Step, Trajectory
+
+# (kb, queries, query images or None, k) -> hits per query; `Retrievers.search` has this shape.
+Search = Callable[[str, list[str], list[Path | None] | None, int], list[list[Hit]]]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    max_steps: int = 3
+    k: int = 5
+    few_shot: bool = False  # a prompt-only base model needs examples; a trained router does not
+    decision: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=128))
+    answer: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=96))
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+
+
+def strip_tags(text: str) -> str:
+    """Fallback answer when the model never produced `<answer>`: its text without the tags."""
+    for tag in ("<think>", "</think>", "<answer>", "</answer>"):
+        text = text.replace(tag, " ")
+    return " ".join(text.split())
+
+
+def _stop(_: str) -> Decision:
+    return Decision(think="", sub_question=None, kb=None)
+
+
+def answer_fallback(text: str) -> AnswerOutput:
+    """Use the raw text (tags stripped) as the answer: an unparsable answer still counts for F1-Recall."""
+    return AnswerOutput(think="", answer=strip_tags(text))
+
+
+@dataclass
+class _Active:
+    question: Question
+    image: Path | None
+    trajectory: Trajectory
+    history: list[tuple[str, str]] = field(default_factory=list)
+    done: bool = False
+
+
+class RouterLoop:
+    """Runs the step-wise loop for a batch of questions with one policy and one set of KBs."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        search: Search,
+        config: LoopConfig,
+        method: str = "router",
+        on_step: Callable[[Trajectory, Step], None] | None = None,
+    ):
+        """`on_step` is called as each step completes (stop decisions included), e.g. to print it live."""
+        self.policy, self.search, self.config, self.method = policy, search, config, method
+        self.on_step = on_step
+
+    def run(self, questions: list[Question], image_root: Path | None = None) -> list[Trajectory]:
+        started = time.monotonic()
+        states = [
+            _Active(
+                q,
+                resolve_image(image_root, q.image_id) if image_root is not None and q.image_id else None,
+                Trajectory(q.qid, q.dataset, q.question, q.image_id, self.method),
+            )
+            for q in questions
+        ]
+        for _ in range(self.config.max_steps):
+            active = [s for s in states if not s.done]
+            if not active:
+                break
+            self._step(active)
+        self._final(states)
+        elapsed = time.monotonic() - started
+        for state in states:
+            state.trajectory.seconds = elapsed
+        return [s.trajectory for s in states]
+
+    def _few_shot(self, state: _Active) -> str | None:
+        return FEW_SHOT_FAMILY.get(state.question.dataset) if self.config.few_shot else None
+
+    def _step(self, active: list[_Active]) -> None:
+        decisions = generate_parsed(
+            self.policy,
+            [
+                decompose_messages(s.question.question, s.history, image=s.image, few_shot=self._few_shot(s))
+                for s in active
+            ],
+            parse_decision,
+            _stop,
+            self.config.decision,
+            self.config.recovery,
+        )
+        routed: list[tuple[_Active, Step]] = []
+        for state, parsed in zip(active, decisions, strict=True):
+            decision = parsed.value
+            step = Step(decision.sub_question, decision.kb, think=decision.think, format_errors=parsed.format_errors)
+            state.trajectory.steps.append(step)
+            state.trajectory.count(*parsed.counts)
+            if decision.kb is None:
+                state.done = True
+                self._report(state, step)
+            else:
+                routed.append((state, step))
+        self._retrieve(routed)
+        answers = generate_parsed(
+            self.policy,
+            [sub_answer_messages(step.sub_question or "", step.hits, image=s.image) for s, step in routed],
+            parse_answer,
+            answer_fallback,
+            self.config.answer,
+            self.config.recovery,
+        )
+        for (state, step), parsed in zip(routed, answers, strict=True):
+            step.sub_answer = parsed.value.answer
+            step.format_errors += parsed.format_errors
+            state.trajectory.count(*parsed.counts)
+            state.history.append((step.sub_question or "", step.sub_answer))
+            self._report(state, step)
+
+    def _report(self, state: _Active, step: Step) -> None:
+        if self.on_step is not None:
+            self.on_step(state.trajectory, step)
+
+    def _retrieve(self, routed: list[tuple[_Active, Step]]) -> None:
+        """One batched search per KB, whatever the number of questions routed to it."""
+        by_kb: dict[str, list[tuple[_Active, Step]]] = defaultdict(list)
+        for state, step in routed:
+            by_kb[step.kb or ""].append((state, step))
+        for kb, group in sorted(by_kb.items()):
+            images = [state.image for state, _ in group] if kb == "image" else None
+            hits = self.search(kb, [step.sub_question or "" for _, step in group], images, self.config.k)
+            for (_, step), step_hits in zip(group, hits, strict=True):
+                step.hits = step_hits
+
+    def _final(self, states: list[_Active]) -> None:
+        finals = generate_parsed(
+            self.policy,
+            [final_answer_messages(s.question.question, s.history, image=s.image) for s in states],
+            parse_answer,
+            answer_fallback,
+            self.config.answer,
+            self.config.recovery,
+        )
+        for state, parsed in zip(states, finals, strict=True):
+            state.trajectory.final_answer = parsed.value.answer
+            state.trajectory.count(*parsed.counts)
+
+
+def loop_config(params: dict) -> LoopConfig:
+    """LoopConfig from a params.yaml `loop` section (keys as in the dataclasses)."""
+    return LoopConfig(
+        max_steps=params.get("max_steps", 3),
+        k=params.get("k", 5),
+        decision=GenerationConfig(**params.get("decision", {})),
+        answer=GenerationConfig(**params.get("answer", {})),
+        recovery=RecoveryConfig(**params.get("recovery", {})),
+    )

@@ -1,0 +1,183 @@
+"""The policy behind one small interface: chats in, generated texts out.
+
+The router loop, the evaluator and the trainer's rollouts only call
+`Policy.generate`, so a vLLM backend can replace these Hugging Face ones
+without touching them. Two HF backends: `CausalLMPolicy` for text-only
+models (our CPU demo policy, SmolLM2) and `VisionLanguagePolicy`
+(`policy_vl`) for Qwen2.5-VL-style models, which is what the paper trains.
+`load_policy` picks one from the saved model's config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from r1router.errors import ConfigError
+from r1router.models.loading import load_causal_lm
+from r1router.models.pull import verify_model_dir
+
+Conversation = list[dict[str, Any]]  # chat messages as built by r1router.router.prompts
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Everything that decides what is generated; nothing is taken from the model's own generation_config.
+
+    A checkpoint's generation_config.json can carry its own sampling defaults
+    (Qwen2.5-VL-Instruct ships top_k=1 and a repetition penalty); inheriting
+    them would make results depend on which checkpoint was loaded rather than
+    on params.yaml. Only its special token ids are used.
+
+    Sampling is seeded per `generate` call, so the same call returns the same
+    texts; a caller that wants fresh samples (RL rollouts) passes a new seed.
+    """
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
+    batch_size: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"max_new_tokens and batch_size must be >= 1 (got {self.max_new_tokens}, {self.batch_size})"
+            )
+        if self.do_sample and (self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0):
+            raise ConfigError(
+                f"invalid sampling settings: temperature {self.temperature}, top_p {self.top_p}, top_k {self.top_k}"
+            )
+
+
+class Policy(Protocol):
+    multimodal: bool  # whether image parts reach the model (a text-only policy drops them)
+
+    def generate(self, conversations: list[Conversation], config: GenerationConfig) -> list[str]: ...
+
+
+def hf_generation_config(config: GenerationConfig, model_config: Any) -> Any:
+    """Our config as a transformers GenerationConfig, with only the token ids taken from the model's."""
+    from transformers import GenerationConfig as HFGenerationConfig
+
+    settings: dict[str, Any] = {
+        "max_new_tokens": config.max_new_tokens,
+        "do_sample": config.do_sample,
+        "use_cache": True,
+        "bos_token_id": model_config.bos_token_id,
+        "eos_token_id": model_config.eos_token_id,
+        "pad_token_id": model_config.pad_token_id,
+    }
+    if config.do_sample:
+        settings.update(temperature=config.temperature, top_p=config.top_p, top_k=config.top_k)
+    return HFGenerationConfig(**settings)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch for one call without disturbing the caller's random state."""
+    devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def generate_in_batches(
+    model: Any,
+    lengths: list[int],
+    encode: Callable[[list[int]], Any],
+    decode: Callable[..., list[str]],
+    config: GenerationConfig,
+) -> list[str]:
+    """Generate for items `0..n-1` in batches of similar length; return the new text of each, in input order.
+
+    `encode(indices)` returns the left-padded model inputs of those items.
+    Longest first, so a batch that does not fit in memory fails at once.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    outputs = [""] * len(lengths)
+    generation_config = hf_generation_config(config, model.generation_config)
+    with torch.inference_mode(), seeded(config.seed, model.device):
+        for start in range(0, len(order), config.batch_size):
+            indices = order[start : start + config.batch_size]
+            inputs = encode(indices).to(model.device)
+            generated = model.generate(**inputs, generation_config=generation_config)
+            new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+            for i, text in zip(indices, decode(new_tokens, skip_special_tokens=True), strict=True):
+                outputs[i] = text
+    return outputs
+
+
+def flatten_text(conversation: Conversation) -> list[dict[str, str]]:
+    """Messages with string contents for a text-only chat template: text parts joined, image parts dropped.
+
+    The questions' text already says what is asked about the image; a
+    text-only policy routes on that alone.
+    """
+    flat = []
+    for message in conversation:
+        content = message["content"]
+        if not isinstance(content, str):
+            content = "".join(part["text"] for part in content if part["type"] == "text")
+        flat.append({"role": message["role"], "content": content})
+    return flat
+
+
+class CausalLMPolicy:
+    """A text-only chat model (AutoModelForCausalLM) generating with left padding and the KV cache."""
+
+    multimodal = False
+
+    def __init__(self, model: Any, tokenizer: Any):
+        if tokenizer.padding_side != "left":
+            raise ConfigError("CausalLMPolicy needs a left-padding tokenizer (use r1router.models.load_causal_lm)")
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "auto") -> CausalLMPolicy:
+        return cls(*load_causal_lm(model_dir, device))
+
+    def render(self, conversations: list[Conversation]) -> list[str]:
+        """The prompt strings the model continues (chat template applied, generation prompt added)."""
+        return [
+            self.tokenizer.apply_chat_template(flatten_text(c), tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+
+    def generate(self, conversations: list[Conversation], config: GenerationConfig) -> list[str]:
+        if not conversations:
+            return []
+        prompts = self.render(conversations)
+        # The template already wrote the special tokens; the tokenizer must not add a second BOS.
+        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+
+        def encode(indices: list[int]) -> Any:
+            batch = [prompts[i] for i in indices]
+            return self.tokenizer(batch, padding=True, add_special_tokens=False, return_tensors="pt")
+
+        return generate_in_batches(self.model, lengths, encode, self.tokenizer.batch_decode, config)
+
+
+def is_vision_language(model_dir: str | Path) -> bool:
+    """A config with a vision tower (Qwen2.5-VL and kin) needs the image-text-to-text backend."""
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(model_dir), "vision_config", None) is not None
+
+
+def load_policy(model_dir: str | Path, device: str = "auto") -> Policy:
+    """The backend that fits the saved model: vision-language when it has a vision tower, else causal LM."""
+    verify_model_dir(Path(model_dir))
+    if is_vision_language(model_dir):
+        from r1router.router.policy_vl import VisionLanguagePolicy
+
+        return VisionLanguagePolicy.load(model_dir, device)
+    return CausalLMPolicy.load(model_dir, device)

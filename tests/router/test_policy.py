@@ -1,0 +1,82 @@
+"""The text-only policy: config handling without a model, then batching and seeding on the real SmolLM2."""
+
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+from r1router.errors import ConfigError
+from r1router.router.policy import CausalLMPolicy, GenerationConfig, flatten_text, hf_generation_config, load_policy
+from r1router.router.prompts import decompose_messages, final_answer_messages
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "models" / "policy"
+
+
+def test_generation_config_is_validated():
+    with pytest.raises(ConfigError, match="batch_size"):
+        GenerationConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="sampling"):
+        GenerationConfig(do_sample=True, temperature=0.0)
+    GenerationConfig(do_sample=False, temperature=0.0)  # ignored when greedy
+
+
+def test_model_sampling_defaults_are_not_inherited():
+    qwen_like = SimpleNamespace(bos_token_id=1, eos_token_id=[2, 3], pad_token_id=0, top_k=1, repetition_penalty=1.05)
+    greedy = hf_generation_config(GenerationConfig(max_new_tokens=7), qwen_like)
+    assert (greedy.max_new_tokens, greedy.do_sample, greedy.eos_token_id, greedy.pad_token_id) == (7, False, [2, 3], 0)
+    assert greedy.repetition_penalty in (None, 1.0)
+    sampled = hf_generation_config(GenerationConfig(do_sample=True, temperature=0.7, top_p=0.9), qwen_like)
+    assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.top_k) == (True, 0.7, 0.9, 0)
+
+
+def test_flatten_text_drops_images():
+    messages = decompose_messages("Who built this?", [], image=Image.new("RGB", (4, 4)))
+    flat = flatten_text(messages)
+    assert flat[1] == {"role": "user", "content": "Origin question: Who built this?\n"}
+    assert flatten_text([{"role": "user", "content": "plain"}]) == [{"role": "user", "content": "plain"}]
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    if not (POLICY_DIR / "config.json").is_file():
+        pytest.skip(f"{POLICY_DIR} not found: run `dvc repro` (models stage) to pull the demo policy")
+    return load_policy(POLICY_DIR, device="cpu")
+
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "When was the director of the film The Copper Lantern born?",
+    "Which film came out first, Harbor of Glass or The Quiet Orchard?",
+    "Who wrote Winter Orchard?",
+]
+
+
+def conversations():
+    """Prompts of different lengths (0–2 history steps), so batches need real left padding."""
+    history = [("Who is it about?", "It is about Mara Ellison."), ("When was she born?", "In 1961.")]
+    return [final_answer_messages(q, history[: i % 3]) for i, q in enumerate(QUESTIONS)]
+
+
+@pytest.mark.slow
+def test_batched_greedy_equals_one_at_a_time(smollm):
+    assert isinstance(smollm, CausalLMPolicy) and not smollm.multimodal
+    config = GenerationConfig(max_new_tokens=20, batch_size=3)  # a full batch and a partial one
+    batched = smollm.generate(conversations(), config)
+    alone = [smollm.generate([c], config)[0] for c in conversations()]
+    assert batched == alone
+    assert all(isinstance(text, str) and text.strip() for text in batched)
+    assert not any("<|im_end|>" in text for text in batched)  # special tokens are stripped
+
+
+@pytest.mark.slow
+def test_seeded_sampling_is_reproducible(smollm):
+    config = GenerationConfig(max_new_tokens=16, do_sample=True, temperature=1.0, top_k=50, batch_size=2, seed=11)
+    rng_before = torch.get_rng_state()
+    first = smollm.generate(conversations(), config)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's random state is untouched
+    assert smollm.generate(conversations(), config) == first
+    other_seed = smollm.generate(conversations(), replace(config, seed=12))
+    assert other_seed != first
