@@ -115,6 +115,73 @@ def kb_search(
         typer.echo(f"{rank}. [{hit.id}] {hit.score:.3f}  {snippet[:160]}")
 
 
+@app.command("score")
+def score(
+    file: Annotated[Path, typer.Argument(help="predictions JSONL in the paper's released result format")],
+    dataset: Annotated[
+        str, typer.Option(help="openwikitqa, 2wikimultihopqa, tabfact, infoseek, dyn_vqa, webqa, demo_*")
+    ],
+) -> None:
+    """Score a predictions file with the paper's F1-Recall; the last line is `F1-Recall: NN.NN`."""
+    from r1router.evaluation.score_file import format_score, score_file
+
+    typer.echo(format_score(score_file(file, dataset)))
+
+
+TRAINED_MARKER = "r1router-train.json"  # written by the training stages into a trained router's directory
+
+
+@app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="the question")],
+    image: Annotated[Path | None, typer.Option(help="the question's image")] = None,
+    model: Annotated[Path, typer.Option(help="policy model directory")] = Path("models/policy"),
+    kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
+    kbs: Annotated[str, typer.Option(help="comma-separated KBs to load")] = "text,table,image",
+    few_shot: Annotated[
+        bool | None,
+        typer.Option("--few-shot/--zero-shot", help="default: zero-shot for a trained router, few-shot otherwise"),
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="routing steps before the final answer")] = 3,
+    k: Annotated[int, typer.Option("-k", help="passages per retrieval")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print the trajectory as JSON")] = False,
+) -> None:
+    """Answer a question with the step-wise router, printing each step as it completes."""
+    from dataclasses import replace
+
+    from r1router.benchmarks.schema import Question
+    from r1router.kb.retriever import Retrievers
+    from r1router.router.loop import LoopConfig, RouterLoop
+    from r1router.router.policy import load_policy
+    from r1router.router.trajectory import Step, Trajectory
+
+    if image is not None and not image.is_file():
+        raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
+    use_few_shot = few_shot if few_shot is not None else not (model / TRAINED_MARKER).is_file()
+
+    def show(_: Trajectory, step: Step) -> None:
+        if as_json:
+            return
+        if step.kb is None:
+            typer.echo("→ stop: enough information to answer")
+            return
+        typer.echo(f"→ [{step.kb}] {step.sub_question}")
+        for hit in step.hits[:3]:
+            typer.echo(f"    {hit.id} ({hit.score:.3f}) {hit.text.replace(chr(10), ' ')[:100]}")
+        typer.echo(f"  answer: {step.sub_answer}")
+
+    retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()])
+    config = replace(LoopConfig(), max_steps=max_steps, k=k, few_shot=use_few_shot)
+    loop = RouterLoop(load_policy(model), retrievers.search, config, method="ask", on_step=show)
+    image_id = image.stem if image is not None else None
+    asked = Question("ask", question, [], "ask", image_id=image_id)
+    [trajectory] = loop.run([asked], image.parent if image is not None else None)
+    if as_json:
+        typer.echo(json.dumps(trajectory.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"final answer: {trajectory.final_answer}")
+
+
 def main() -> None:
     """Entry point that turns our errors into one clear line and exit code 2."""
     try:
