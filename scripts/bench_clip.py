@@ -82,19 +82,24 @@ def main() -> None:
             gold.append(i)
     fused = encoder.encode_fused(photos, questions)
     alone = encoder.encode_images(photos)
-    named = encoder.encode_text([f"What colour are the {spec['emblem']}s on the {kind} of {name}?"
-                                 for kind, name, spec in entities])
+    named = encoder.encode_text(
+        [f"What colour are the {spec['emblem']}s on the {kind} of {name}?" for kind, name, spec in entities]
+    )
     ids = list(range(len(entities)))
-    print(json.dumps({
-        "entities": len(entities),
-        "train_seconds": round(seconds, 1),
-        "final_loss": round(metrics["loss"][-1], 4),
-        "fused_recall@1": _recall(fused, keys, gold, 1),
-        "fused_recall@5": _recall(fused, keys, gold, 5),
-        "image_only_recall@5": _recall(alone, keys, gold, 5),
-        "text_named_recall@5": _recall(named, keys, ids, 5),
-        "config": {k: v for k, v in vars(cfg).items() if k != "device"},
-    }))
+    print(
+        json.dumps(
+            {
+                "entities": len(entities),
+                "train_seconds": round(seconds, 1),
+                "final_loss": round(metrics["loss"][-1], 4),
+                "fused_recall@1": _recall(fused, keys, gold, 1),
+                "fused_recall@5": _recall(fused, keys, gold, 5),
+                "image_only_recall@5": _recall(alone, keys, gold, 5),
+                "text_named_recall@5": _recall(named, keys, ids, 5),
+                "config": {k: v for k, v in vars(cfg).items() if k != "device"},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,13 @@ def _open(image: ImageInput) -> Image.Image:
 class ClipEncoder:
     """Batched, L2-normalised float32 embeddings from an open_clip model."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Callable[[list[str]], torch.Tensor],
-                 preprocess: Callable[[Image.Image], torch.Tensor], device: str = "auto"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable[[list[str]], torch.Tensor],
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        device: str = "auto",
+    ):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
@@ -67,8 +72,9 @@ class ClipEncoder:
         return cls(model, tokenizer_for(model_cfg), preprocess, device)
 
     @classmethod
-    def from_pretrained(cls, name: str, pretrained_tag: str | None, device: str = "auto",
-                        cache_dir: str | Path | None = None) -> ClipEncoder:
+    def from_pretrained(
+        cls, name: str, pretrained_tag: str | None, device: str = "auto", cache_dir: str | Path | None = None
+    ) -> ClipEncoder:
         """Pretrained open_clip weights by architecture name and tag (or checkpoint path), e.g. ViT-B-32 / openai."""
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained_tag, cache_dir=None if cache_dir is None else str(cache_dir)
@@ -81,8 +87,13 @@ class ClipEncoder:
             self._dim = int(self.encode_text([""]).shape[1])
         return self._dim
 
-    def _run(self, items: Sequence[Any], batch_size: int, to_batch: Callable[[Sequence[Any]], torch.Tensor],
-             encode: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    def _run(
+        self,
+        items: Sequence[Any],
+        batch_size: int,
+        to_batch: Callable[[Sequence[Any]], torch.Tensor],
+        encode: Callable[[torch.Tensor], torch.Tensor],
+    ) -> np.ndarray:
         parts = []
         with torch.inference_mode(), torch.autocast("cuda", dtype=self._amp, enabled=self._amp is not None):
             for start in range(0, len(items), batch_size):
@@ -102,8 +113,9 @@ class ClipEncoder:
 
         return self._run(list(images), batch_size, to_batch, self.model.encode_image)
 
-    def encode_fused(self, images: Sequence[ImageInput | None], texts: Sequence[str | None],
-                     batch_size: int = 64) -> np.ndarray:
+    def encode_fused(
+        self, images: Sequence[ImageInput | None], texts: Sequence[str | None], batch_size: int = 64
+    ) -> np.ndarray:
         """normalise(image + text) per row, or the one that is present; a row with neither is an error."""
         if len(images) != len(texts):
             raise ValueError(f"encode_fused: {len(images)} images but {len(texts)} texts")

@@ -72,8 +72,15 @@ class TextNoise:
     in a caption, so noise never contradicts a caption ("red" is never noise).
     """
 
-    def __init__(self, tokenizer_vocab: list[str], captions: list[str], word_dropout: float, fragment_prob: float,
-                 noise_words: float, vocab_size: int = 8000):
+    def __init__(
+        self,
+        tokenizer_vocab: list[str],
+        captions: list[str],
+        word_dropout: float,
+        fragment_prob: float,
+        noise_words: float,
+        vocab_size: int = 8000,
+    ):
         used = {word for caption in captions for word in _WORD.findall(caption.lower())}
         words = [token[:-4] for token in tokenizer_vocab if token.endswith("</w>")]
         self.words = [w for w in words if _WORD.fullmatch(w) and len(w) > 1 and w not in used][:vocab_size]

@@ -165,8 +165,9 @@ def _load_checkpoint(out_dir: Path, key: dict[str, Any], epochs: int) -> dict[st
         log.warning("%s: checkpoint was made with another config or data; training from scratch", path)
         return None
     if state["epoch"] > epochs:
-        log.warning("%s: checkpoint is at epoch %d, past the %d asked for; training from scratch",
-                    path, state["epoch"], epochs)
+        log.warning(
+            "%s: checkpoint is at epoch %d, past the %d asked for; training from scratch", path, state["epoch"], epochs
+        )
         return None
     return state
 
@@ -193,11 +194,17 @@ def train_clip(pairs: list[tuple[Path, str]], out_dir: Path, cfg: ClipTrainConfi
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
     tokenizer = tokenizer_for(cfg.model)
-    noise = TextNoise(list(tokenizer.encoder), [c for group in captions for c in group], cfg.word_dropout,
-                      cfg.fragment_prob, cfg.noise_words)
+    noise = TextNoise(
+        list(tokenizer.encoder),
+        [c for group in captions for c in group],
+        cfg.word_dropout,
+        cfg.fragment_prob,
+        cfg.noise_words,
+    )
     loss_fn = open_clip.loss.ClipLoss()
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
-                                  fused=True)  # one kernel per step instead of one per tensor: ~10% of a CPU step
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, fused=True
+    )  # one kernel per step instead of one per tensor: ~10% of a CPU step
     state = _load_checkpoint(out_dir, key, cfg.epochs)
     history: list[dict[str, Any]] = []
     if state is not None:
@@ -217,8 +224,15 @@ def train_clip(pairs: list[tuple[Path, str]], out_dir: Path, cfg: ClipTrainConfi
     steps_per_epoch = len(_epoch_batches(len(images), cfg.batch_size, torch.Generator().manual_seed(0)))
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
-    log.info("training CLIP on %d images (%d pairs), epochs %d-%d x %d steps on %s",
-             len(images), len(pairs), start_epoch + 1, cfg.epochs, steps_per_epoch, device)
+    log.info(
+        "training CLIP on %d images (%d pairs), epochs %d-%d x %d steps on %s",
+        len(images),
+        len(pairs),
+        start_epoch + 1,
+        cfg.epochs,
+        steps_per_epoch,
+        device,
+    )
     started = time.monotonic()
     model.train()
     with Progress(total_steps - start_epoch * steps_per_epoch, "train CLIP", unit="step") as progress:
@@ -232,8 +246,10 @@ def train_clip(pairs: list[tuple[Path, str]], out_dir: Path, cfg: ClipTrainConfi
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(step, total_steps, warmup, cfg.lr)
                 pixels = augment_images(images[batch], image_size, cfg.augment_strength).to(device)
-                texts = [noise.caption(captions[i][int(torch.randint(len(captions[i]), (), generator=gen))], gen)
-                         for i in batch]
+                texts = [
+                    noise.caption(captions[i][int(torch.randint(len(captions[i]), (), generator=gen))], gen)
+                    for i in batch
+                ]
                 tokens = tokenizer(texts + noise.null_texts(cfg.null_texts, gen)).to(device)
                 with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
                     image_features = model.encode_image((pixels - mean) / std, normalize=True)
@@ -252,9 +268,15 @@ def train_clip(pairs: list[tuple[Path, str]], out_dir: Path, cfg: ClipTrainConfi
                     model.logit_scale.clamp_(0, math.log(100))
                 losses.append(float(loss.detach()))
                 progress.update()
-            history.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": optimizer.param_groups[0]["lr"],
-                            "logit_scale": float(model.logit_scale.detach().exp()),
-                            "seconds": round(time.monotonic() - epoch_start, 3)})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": float(np.mean(losses)),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "logit_scale": float(model.logit_scale.detach().exp()),
+                    "seconds": round(time.monotonic() - epoch_start, 3),
+                }
+            )
             write_jsonl(out_dir / LOG_FILE, history)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 _save_checkpoint(out_dir, model, optimizer, history, key)
@@ -272,10 +294,20 @@ def train_clip(pairs: list[tuple[Path, str]], out_dir: Path, cfg: ClipTrainConfi
     }
 
 
-def _save_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                     history: list[dict[str, Any]], key: dict[str, Any]) -> None:
+def _save_checkpoint(
+    out_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    history: list[dict[str, Any]],
+    key: dict[str, Any],
+) -> None:
     """Weights, optimizer moments and the epoch log; the log inside is what a resumed run continues."""
-    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "optimizer": optimizer.state_dict(), "epoch": len(history), "history": history, "resume_key": key}
+    state = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "epoch": len(history),
+        "history": history,
+        "resume_key": key,
+    }
     with atomic_path(out_dir / CHECKPOINT) as tmp:
         torch.save(state, tmp)

@@ -40,19 +40,32 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Context], list[Candidate]]]] = {
 }
 SCHEMAS = {
     "text": pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string())]),
-    "table": pa.schema([("id", pa.string()), ("page_title", pa.string()), ("section_title", pa.string()),
-                        ("caption", pa.string()), ("header", pa.list_(pa.string())),
-                        ("rows", pa.list_(pa.list_(pa.string())))]),
+    "table": pa.schema(
+        [
+            ("id", pa.string()),
+            ("page_title", pa.string()),
+            ("section_title", pa.string()),
+            ("caption", pa.string()),
+            ("header", pa.list_(pa.string())),
+            ("rows", pa.list_(pa.list_(pa.string()))),
+        ]
+    ),
     "image": pa.schema([("id", pa.string()), ("image", pa.string()), ("caption", pa.string())]),
-    "entities": pa.schema([("id", pa.string()), ("type", pa.string()), ("name", pa.string()),
-                           ("attributes", pa.string())]),
+    "entities": pa.schema(
+        [("id", pa.string()), ("type", pa.string()), ("name", pa.string()), ("attributes", pa.string())]
+    ),
 }
 
 
 def _record(benchmark: str, candidate: Candidate, question_id: str, entity_split: str) -> dict:
     """The paper's fields for this benchmark plus `question_id`, `gold_plan` and `entity_split`."""
-    record = {"question": candidate.question, "answer": candidate.answer, "question_id": question_id,
-              "gold_plan": candidate.plan, "entity_split": entity_split}
+    record = {
+        "question": candidate.question,
+        "answer": candidate.answer,
+        "question_id": question_id,
+        "gold_plan": candidate.plan,
+        "entity_split": entity_split,
+    }
     if candidate.image_entity is not None:
         record["image_id"] = question_id
     if benchmark == "demo_infoseek":
@@ -62,8 +75,10 @@ def _record(benchmark: str, candidate: Candidate, question_id: str, entity_split
 
 
 def _entities_table(world: World) -> pa.Table:
-    rows = [{"id": e.id, "type": e.type, "name": e.name, "attributes": json.dumps(e.attrs, sort_keys=True)}
-            for e in sorted(world.entities.values(), key=lambda e: e.id)]
+    rows = [
+        {"id": e.id, "type": e.type, "name": e.name, "attributes": json.dumps(e.attrs, sort_keys=True)}
+        for e in sorted(world.entities.values(), key=lambda e: e.id)
+    ]
     return pa.Table.from_pylist(rows, schema=SCHEMAS["entities"])
 
 
@@ -75,12 +90,15 @@ def _check_evidence(questions: dict[str, dict[str, list[dict]]], kb_ids: dict[st
                 for step in record["gold_plan"]:
                     missing = [e for e in step["evidence"] if e not in kb_ids[step["kb"]]]
                     if not step["evidence"] or missing:
-                        raise RuntimeError(f"{benchmark}/{split} {record['question_id']}: step "
-                                           f"'{step['sub_question']}' cites missing {step['kb']} evidence {missing}")
+                        raise RuntimeError(
+                            f"{benchmark}/{split} {record['question_id']}: step "
+                            f"'{step['sub_question']}' cites missing {step['kb']} evidence {missing}"
+                        )
 
 
-def _draw_questions(world: World, facts: FactIndex, tables: list[Table], seed: int,
-                    target: int) -> tuple[dict[str, dict[str, list[dict]]], list[tuple[str, str]]]:
+def _draw_questions(
+    world: World, facts: FactIndex, tables: list[Table], seed: int, target: int
+) -> tuple[dict[str, dict[str, list[dict]]], list[tuple[str, str]]]:
     """Question records per benchmark and split, and the (query image id, entity) pairs they need."""
     held = held_out_entities(world, sub_rng(seed, "holdout"))
     mentions = Mentions(world)
@@ -119,8 +137,9 @@ def build_world(out_dir: Path, seed: int, size: str) -> dict:
 
     write_parquet(out_dir / "entities.parquet", _entities_table(world))
     write_parquet(out_dir / "kb" / "text.parquet", pa.Table.from_pylist(texts, schema=SCHEMAS["text"]))
-    write_parquet(out_dir / "kb" / "table.parquet",
-                  pa.Table.from_pylist([t.record() for t in tables], schema=SCHEMAS["table"]))
+    write_parquet(
+        out_dir / "kb" / "table.parquet", pa.Table.from_pylist([t.record() for t in tables], schema=SCHEMAS["table"])
+    )
     write_parquet(out_dir / "kb" / "image.parquet", pa.Table.from_pylist(images, schema=SCHEMAS["image"]))
     write_kb_images(world, out_dir / "kb")
     query_images = write_query_images(world, image_requests, out_dir, seed)

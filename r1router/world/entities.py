@@ -19,8 +19,18 @@ from r1router.world.visuals import random_visual
 
 TYPES = ("country", "city", "person", "film", "company", "landmark", "event")
 # Attributes that hold another entity's id; `World.value` turns them into that entity's name.
-REFERENCES = {"capital", "country", "birthplace", "director", "studio", "founder", "headquarters", "city",
-              "architect", "host"}
+REFERENCES = {
+    "capital",
+    "country",
+    "birthplace",
+    "director",
+    "studio",
+    "founder",
+    "headquarters",
+    "city",
+    "architect",
+    "host",
+}
 GENRES = ("drama", "comedy", "thriller", "western", "musical", "documentary", "science fiction", "romance", "war")
 INDUSTRIES = {
     "film production": ("{w} Studios", "{w} Pictures"),
@@ -35,11 +45,35 @@ INDUSTRIES = {
     "pharmaceuticals": ("{w} Laboratories", "{w} Pharma"),
 }
 FILM_TITLES = ("{adj} {noun} of {w}", "The {w} {noun}", "{adj} {noun} over {w}", "The {noun} of {w}")
-FILM_ADJECTIVES = ("Silver", "Hollow", "Crimson", "Quiet", "Winter", "Broken", "Golden", "Distant", "Last", "Burning",
-                   "Pale", "Northern", "Secret", "Wild", "Iron", "Velvet", "Lonely", "Painted")
+FILM_ADJECTIVES = (
+    "Silver",
+    "Hollow",
+    "Crimson",
+    "Quiet",
+    "Winter",
+    "Broken",
+    "Golden",
+    "Distant",
+    "Last",
+    "Burning",
+    "Pale",
+    "Northern",
+    "Secret",
+    "Wild",
+    "Iron",
+    "Velvet",
+    "Lonely",
+    "Painted",
+)
 # Landmark names follow the drawn shape, so a picture of a tower is called "... Tower".
-LANDMARK_NAMES = {"tower": "{w} Tower", "arch": "{w} Arch", "dome": "{w} Dome", "pyramid": "{w} Pyramid",
-                  "bridge": "{w} Bridge", "spire": "{w} Spire"}
+LANDMARK_NAMES = {
+    "tower": "{w} Tower",
+    "arch": "{w} Arch",
+    "dome": "{w} Dome",
+    "pyramid": "{w} Pyramid",
+    "bridge": "{w} Bridge",
+    "spire": "{w} Spire",
+}
 LANGUAGE_ENDINGS = ("ic", "ese", "ish", "an")
 SIMILAR_SHARE = 0.25  # share of each type named as a near-twin of an earlier entity of that type
 
@@ -130,10 +164,14 @@ class _Builder:
             country.attrs["capital"] = capital.id
         studios = max(1, size.companies // 4)
         # Studio founders are born early so that studios exist before the films they produce.
-        founders = [self._person("entrepreneur", cities, rng.randint(1830, 1900 if i < studios else 1975))
-                    for i in range(size.companies)]
-        companies = [self._company(founders[i], cities, "film production" if i < studios else None)
-                     for i in range(size.companies)]
+        founders = [
+            self._person("entrepreneur", cities, rng.randint(1830, 1900 if i < studios else 1975))
+            for i in range(size.companies)
+        ]
+        companies = [
+            self._company(founders[i], cities, "film production" if i < studios else None)
+            for i in range(size.companies)
+        ]
         directors = [self._person("film director", cities, rng.randint(1895, 1975)) for _ in range(size.directors)]
         for i in range(size.films):
             self._film(directors[i % len(directors)], companies[:studios])
@@ -152,29 +190,51 @@ class _Builder:
         currency = self.names.word((2, 2)).lower()
         language = self.names.word((2, 2)) + rng.choice(LANGUAGE_ENDINGS)
         return self.add_named(
-            "country", "{w}", founded=rng.randint(1050, 1950), population=rng.randint(4_000, 600_000) * 100,
-            area=rng.randint(2_000, 900_000), currency=currency, language=language, visual=self.visual("flag"),
+            "country",
+            "{w}",
+            founded=rng.randint(1050, 1950),
+            population=rng.randint(4_000, 600_000) * 100,
+            area=rng.randint(2_000, 900_000),
+            currency=currency,
+            language=language,
+            visual=self.visual("flag"),
         )
 
     def _city(self, country: Entity) -> Entity:
         rng = self.rng
         return self.add_named(
-            "city", "{w}", country=country.id, population=rng.randint(8_000, 2_500_000), founded=rng.randint(700, 1950),
-            area=rng.randint(12, 1_500), elevation=rng.randint(2, 2_400),
+            "city",
+            "{w}",
+            country=country.id,
+            population=rng.randint(8_000, 2_500_000),
+            founded=rng.randint(700, 1950),
+            area=rng.randint(12, 1_500),
+            elevation=rng.randint(2, 2_400),
         )
 
     def _person(self, occupation: str, cities: list[Entity], born: int) -> Entity:
         first = self.names.word((1, 2), min_len=3)
-        return self.add_named("person", "{first} {w}", occupation=occupation, born=born,
-                              birthplace=self.rng.choice(cities).id, parts={"first": first})
+        return self.add_named(
+            "person",
+            "{first} {w}",
+            occupation=occupation,
+            born=born,
+            birthplace=self.rng.choice(cities).id,
+            parts={"first": first},
+        )
 
     def _company(self, founder: Entity, cities: list[Entity], industry: str | None) -> Entity:
         rng = self.rng
         industry = industry or rng.choice([name for name in INDUSTRIES if name != "film production"])
         return self.add_named(
-            "company", rng.choice(INDUSTRIES[industry]), industry=industry, founder=founder.id,
-            founded=min(founder.attrs["born"] + rng.randint(22, 55), 2022), headquarters=rng.choice(cities).id,
-            employees=rng.randint(40, 95_000), visual=self.visual("logo"),
+            "company",
+            rng.choice(INDUSTRIES[industry]),
+            industry=industry,
+            founder=founder.id,
+            founded=min(founder.attrs["born"] + rng.randint(22, 55), 2022),
+            headquarters=rng.choice(cities).id,
+            employees=rng.randint(40, 95_000),
+            visual=self.visual("logo"),
         )
 
     def _film(self, director: Entity, studios: list[Entity]) -> Entity:
@@ -183,17 +243,28 @@ class _Builder:
         open_studios = [s for s in studios if s.attrs["founded"] < year] or studios
         parts = {"adj": rng.choice(FILM_ADJECTIVES), "noun": rng.choice(TITLE_NOUNS)}
         return self.add_named(
-            "film", rng.choice(FILM_TITLES), director=director.id, studio=rng.choice(open_studios).id, year=year,
-            runtime=rng.randint(78, 185), genre=rng.choice(GENRES), parts=parts,
+            "film",
+            rng.choice(FILM_TITLES),
+            director=director.id,
+            studio=rng.choice(open_studios).id,
+            year=year,
+            runtime=rng.randint(78, 185),
+            genre=rng.choice(GENRES),
+            parts=parts,
         )
 
     def _landmark(self, architect: Entity, cities: list[Entity]) -> Entity:
         rng = self.rng
         drawing = self.visual("landmark")
         return self.add_named(
-            "landmark", LANDMARK_NAMES[drawing["pattern"]], structure=drawing["pattern"], city=rng.choice(cities).id,
-            completed=min(architect.attrs["born"] + rng.randint(28, 70), 2022), height=rng.randint(12, 420),
-            architect=architect.id, visual=drawing,
+            "landmark",
+            LANDMARK_NAMES[drawing["pattern"]],
+            structure=drawing["pattern"],
+            city=rng.choice(cities).id,
+            completed=min(architect.attrs["born"] + rng.randint(28, 70), 2022),
+            height=rng.randint(12, 420),
+            architect=architect.id,
+            visual=drawing,
         )
 
     def _games(self, year: int, cities: list[Entity], countries: list[Entity]) -> Entity:
@@ -203,8 +274,13 @@ class _Builder:
         golds = rng.sample(range(0, 40), len(nations))
         medals = {n.id: [g, rng.randint(0, 35), rng.randint(0, 35)] for n, g in zip(nations, golds, strict=True)}
         host = rng.choice([c for c in cities if c.attrs["country"] in medals])
-        return self.add("event", self.names.fresh("{year} {w} Games", year=str(year)), year=year, host=host.id,
-                        medals=dict(sorted(medals.items())))
+        return self.add(
+            "event",
+            self.names.fresh("{year} {w} Games", year=str(year)),
+            year=year,
+            host=host.id,
+            medals=dict(sorted(medals.items())),
+        )
 
 
 def generate_world(seed: int, size: WorldSize) -> World:

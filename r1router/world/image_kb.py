@@ -39,8 +39,13 @@ def build_image_kb(world: World) -> list[dict]:
     for entity in visual_entities(world):
         city = world.value(entity.id, "city") if entity.type == "landmark" else ""
         title = CAPTIONS[entity.type].format(n=entity.name, city=city)
-        records.append({"id": image_id(entity.id), "image": f"images/{image_id(entity.id)}.png",
-                        "caption": f"{title}: {describe_visual(entity.attrs['visual'])}"})
+        records.append(
+            {
+                "id": image_id(entity.id),
+                "image": f"images/{image_id(entity.id)}.png",
+                "caption": f"{title}: {describe_visual(entity.attrs['visual'])}",
+            }
+        )
     return sorted(records, key=lambda r: r["id"])
 
 
@@ -54,8 +59,9 @@ def write_kb_images(world: World, kb_dir: Path) -> int:
     """Render every KB picture (clean, unperturbed) to `kb_dir/images/<id>.png`."""
     entities = visual_entities(world)
     for entity in track(entities, total=len(entities), desc="KB images", unit="img"):
-        write_bytes(kb_dir / "images" / f"{image_id(entity.id)}.png", _png(render_visual(entity.attrs["visual"],
-                                                                                         IMAGE_SIZE)))
+        write_bytes(
+            kb_dir / "images" / f"{image_id(entity.id)}.png", _png(render_visual(entity.attrs["visual"], IMAGE_SIZE))
+        )
     return len(entities)
 
 

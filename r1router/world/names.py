@@ -12,14 +12,63 @@ from __future__ import annotations
 import random
 
 # Single consonants are repeated so that they outweigh clusters: "Velmora", not "Trurraerpei".
-ONSETS = ("b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "b", "d", "k", "l", "m", "n",
-          "r", "s", "t", "v", "br", "dr", "gr", "kr", "tr", "st", "th", "sk")
+ONSETS = (
+    "b",
+    "d",
+    "f",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "b",
+    "d",
+    "k",
+    "l",
+    "m",
+    "n",
+    "r",
+    "s",
+    "t",
+    "v",
+    "br",
+    "dr",
+    "gr",
+    "kr",
+    "tr",
+    "st",
+    "th",
+    "sk",
+)
 VOWELS = ("a", "e", "i", "o", "u", "a", "e", "o", "ae")
 MID_CODAS = ("", "", "", "", "l", "r", "n", "s", "m")
 END_CODAS = ("", "n", "r", "l", "s", "k", "th", "sk", "rn", "x", "m", "nd", "vik", "ra", "ma", "na", "ria", "sen")
 # Nouns of invented titles; each pluralises with a plain "s", which the near-twin edit relies on.
-TITLE_NOUNS = ("Orchard", "River", "Lantern", "Harbour", "Garden", "Mirror", "Season", "Crown", "Shadow", "Meadow",
-               "Letter", "Voyage", "Tide", "Feather", "Island", "Kingdom")
+TITLE_NOUNS = (
+    "Orchard",
+    "River",
+    "Lantern",
+    "Harbour",
+    "Garden",
+    "Mirror",
+    "Season",
+    "Crown",
+    "Shadow",
+    "Meadow",
+    "Letter",
+    "Voyage",
+    "Tide",
+    "Feather",
+    "Island",
+    "Kingdom",
+)
 
 
 class NameBank:

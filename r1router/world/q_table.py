@@ -13,8 +13,11 @@ from r1router.world.table_kb import Column, Table
 
 CELL = (*CELL_ASK, "In the {s}, what {c} is listed for {r}?")
 # Column phrase → (word for the largest value, word for the smallest); years read better as latest/earliest.
-EXTREMES = {"release year": ("most recent", "earliest"), "founding year": ("latest", "earliest"),
-            "year of completion": ("latest", "earliest")}
+EXTREMES = {
+    "release year": ("most recent", "earliest"),
+    "founding year": ("latest", "earliest"),
+    "year of completion": ("latest", "earliest"),
+}
 PLURALS = {"city": "cities", "company": "companies"}
 
 
@@ -81,8 +84,13 @@ def _text_then_table(ctx: Context) -> list[Candidate]:
         plan = ctx.plan()
         plan.text(film.id, "director")
         answer = plan.table_question(table, count_question(table), str(len(table.rows)))
-        question = ctx.pick(("How many films are listed in the filmography of the director of {f}?",
-                             "How many films appear in the filmography of the person who directed {f}?"), f=film.name)
+        question = ctx.pick(
+            (
+                "How many films are listed in the filmography of the director of {f}?",
+                "How many films appear in the filmography of the person who directed {f}?",
+            ),
+            f=film.name,
+        )
         out.append(plan.candidate(f"director-count:{film.id}", question, answer))
     return out
 
@@ -91,14 +99,21 @@ def openwikitqa(ctx: Context) -> list[Candidate]:
     return _cells(ctx) + _aggregates(ctx) + _text_then_table(ctx)
 
 
-GREATER = ("According to the {s}, is the {c} of {r} greater than {t}?", "is the {c} of {r} more than {t} in the {s}?",
-           "does the {s} give {r} a {c} above {t}?")
+GREATER = (
+    "According to the {s}, is the {c} of {r} greater than {t}?",
+    "is the {c} of {r} more than {t} in the {s}?",
+    "does the {s} give {r} a {c} above {t}?",
+)
 LESS = ("According to the {s}, is the {c} of {r} less than {t}?", "is the {c} of {r} below {t} in the {s}?")
 EQUALS = ("According to the {s}, is the {c} of {r} {v}?", "is {v} the {c} of {r} in the {s}?")
-HIGHER = ("According to the {s}, does {a} have a higher {c} than {b}?", "is the {c} of {a} greater than that of {b} "
-          "in the {s}?")
-LATER = ("According to the {s}, is the {c} of {a} later than that of {b}?", "is the {c} of {a} after that of {b} in "
-         "the {s}?")
+HIGHER = (
+    "According to the {s}, does {a} have a higher {c} than {b}?",
+    "is the {c} of {a} greater than that of {b} in the {s}?",
+)
+LATER = (
+    "According to the {s}, is the {c} of {a} later than that of {b}?",
+    "is the {c} of {a} after that of {b} in the {s}?",
+)
 
 
 def _threshold(ctx: Context, value: int, column: Column, want: bool) -> tuple[bool, int]:
@@ -147,8 +162,9 @@ def _row_compare(ctx: Context, table: Table, column: Column, want: bool) -> Cand
     for row in rows:
         plan.table(table, row, column)
     labels = [table.row_labels[r] for r in rows]
-    question = ctx.pick(LATER if "year" in column.phrase else HIGHER, a=labels[0], b=labels[1], c=column.phrase,
-                        s=table.source)
+    question = ctx.pick(
+        LATER if "year" in column.phrase else HIGHER, a=labels[0], b=labels[1], c=column.phrase, s=table.source
+    )
     return plan.candidate(f"rows:{table.id}:{column.header}:{sorted(rows)}", question, "yes" if want else "no")
 
 

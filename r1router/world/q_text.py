@@ -15,47 +15,104 @@ from r1router.world.plan import Candidate, Context, PlanBuilder
 
 # (key, phrasings, chain): the chain asks attributes along relations, starting from an entity of `kind`.
 CHAINS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "director_birthplace": ("film", ("Where was the director of film {n} born?",
-                                     "In which city was the director of {n} born?",
-                                     "What is the birthplace of the director of the film {n}?"),
-                            ("director", "birthplace")),
-    "director_born": ("film", ("When was the director of film {n} born?",
-                               "In what year was the director of {n} born?",
-                               "What is the birth year of the person who directed {n}?"), ("director", "born")),
-    "director_country": ("film", ("In which country was the director of film {n} born?",
-                                  "What country is the director of {n} from?"), ("director", "birthplace", "country")),
-    "studio_founder": ("film", ("Who founded the studio that produced {n}?",
-                                "Who is the founder of the company that made the film {n}?"), ("studio", "founder")),
-    "founder_birthplace": ("company", ("Where was the founder of {n} born?",
-                                       "In which city was the founder of {n} born?"), ("founder", "birthplace")),
-    "headquarters_country": ("company", ("In which country is {n} headquartered?",
-                                         "Which country are the headquarters of {n} in?"), ("headquarters", "country")),
-    "architect_born": ("landmark", ("When was the architect of the {n} born?",
-                                    "In what year was the designer of the {n} born?"), ("architect", "born")),
-    "landmark_city_population": ("landmark", ("What is the population of the city where the {n} stands?",
-                                              "How many people live in the city that is home to the {n}?"),
-                                 ("city", "population")),
-    "capital_founded": ("country", ("When was the capital of {n} founded?",
-                                    "In what year was the capital city of {n} established?"), ("capital", "founded")),
-    "person_country": ("person", ("In which country was {n} born?", "What is the country of birth of {n}?"),
-                       ("birthplace", "country")),
+    "director_birthplace": (
+        "film",
+        (
+            "Where was the director of film {n} born?",
+            "In which city was the director of {n} born?",
+            "What is the birthplace of the director of the film {n}?",
+        ),
+        ("director", "birthplace"),
+    ),
+    "director_born": (
+        "film",
+        (
+            "When was the director of film {n} born?",
+            "In what year was the director of {n} born?",
+            "What is the birth year of the person who directed {n}?",
+        ),
+        ("director", "born"),
+    ),
+    "director_country": (
+        "film",
+        ("In which country was the director of film {n} born?", "What country is the director of {n} from?"),
+        ("director", "birthplace", "country"),
+    ),
+    "studio_founder": (
+        "film",
+        ("Who founded the studio that produced {n}?", "Who is the founder of the company that made the film {n}?"),
+        ("studio", "founder"),
+    ),
+    "founder_birthplace": (
+        "company",
+        ("Where was the founder of {n} born?", "In which city was the founder of {n} born?"),
+        ("founder", "birthplace"),
+    ),
+    "headquarters_country": (
+        "company",
+        ("In which country is {n} headquartered?", "Which country are the headquarters of {n} in?"),
+        ("headquarters", "country"),
+    ),
+    "architect_born": (
+        "landmark",
+        ("When was the architect of the {n} born?", "In what year was the designer of the {n} born?"),
+        ("architect", "born"),
+    ),
+    "landmark_city_population": (
+        "landmark",
+        (
+            "What is the population of the city where the {n} stands?",
+            "How many people live in the city that is home to the {n}?",
+        ),
+        ("city", "population"),
+    ),
+    "capital_founded": (
+        "country",
+        ("When was the capital of {n} founded?", "In what year was the capital city of {n} established?"),
+        ("capital", "founded"),
+    ),
+    "person_country": (
+        "person",
+        ("In which country was {n} born?", "What is the country of birth of {n}?"),
+        ("birthplace", "country"),
+    ),
 }
 # (kind, attribute, phrasings with the extreme they ask for): "first" picks the smaller value.
 COMPARISONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("film", "year", (("Which film came out first, {a} or {b}?", "min"),
-                      ("Which film was released earlier, {a} or {b}?", "min"),
-                      ("Which film came out later, {a} or {b}?", "max"))),
+    (
+        "film",
+        "year",
+        (
+            ("Which film came out first, {a} or {b}?", "min"),
+            ("Which film was released earlier, {a} or {b}?", "min"),
+            ("Which film came out later, {a} or {b}?", "max"),
+        ),
+    ),
     ("person", "born", (("Who was born first, {a} or {b}?", "min"), ("Who is younger, {a} or {b}?", "max"))),
-    ("city", "population", (("Which city has more inhabitants, {a} or {b}?", "max"),
-                            ("Which city is smaller by population, {a} or {b}?", "min"))),
-    ("landmark", "height", (("Which is taller, the {a} or the {b}?", "max"),
-                            ("Which is shorter, the {a} or the {b}?", "min"))),
-    ("company", "founded", (("Which company was founded first, {a} or {b}?", "min"),
-                            ("Which company is younger, {a} or {b}?", "max"))),
+    (
+        "city",
+        "population",
+        (
+            ("Which city has more inhabitants, {a} or {b}?", "max"),
+            ("Which city is smaller by population, {a} or {b}?", "min"),
+        ),
+    ),
+    (
+        "landmark",
+        "height",
+        (("Which is taller, the {a} or the {b}?", "max"), ("Which is shorter, the {a} or the {b}?", "min")),
+    ),
+    (
+        "company",
+        "founded",
+        (("Which company was founded first, {a} or {b}?", "min"), ("Which company is younger, {a} or {b}?", "max")),
+    ),
 )
-BRIDGE = (("Which film has the director born earlier, {a} or {b}?", "min"),
-          ("Which film's director was born first, {a} or {b}?", "min"),
-          ("Which film was directed by the younger person, {a} or {b}?", "max"))
+BRIDGE = (
+    ("Which film has the director born earlier, {a} or {b}?", "min"),
+    ("Which film's director was born first, {a} or {b}?", "min"),
+    ("Which film was directed by the younger person, {a} or {b}?", "max"),
+)
 
 
 def _chains(ctx: Context) -> list[Candidate]:
@@ -77,8 +134,14 @@ def pairs(ctx: Context, kind: str) -> list[tuple[str, str]]:
     return sorted(chosen)
 
 
-def _compare(ctx: Context, key: str, a: str, b: str, phrasings: tuple[tuple[str, str], ...],
-             ask: Callable[[PlanBuilder, str], str]) -> Candidate | None:
+def _compare(
+    ctx: Context,
+    key: str,
+    a: str,
+    b: str,
+    phrasings: tuple[tuple[str, str], ...],
+    ask: Callable[[PlanBuilder, str], str],
+) -> Candidate | None:
     """Ask `ask` of both entities; None when their values tie (the question would have no answer)."""
     if ctx.rng.random() < 0.5:
         a, b = b, a
@@ -96,8 +159,9 @@ def _comparisons(ctx: Context) -> list[Candidate]:
     out = []
     for kind, attr, phrasings in COMPARISONS:
         for a, b in pairs(ctx, kind):
-            out.append(_compare(ctx, f"compare-{attr}:{a}:{b}", a, b, phrasings,
-                                lambda plan, e, attr=attr: plan.text(e, attr)))
+            out.append(
+                _compare(ctx, f"compare-{attr}:{a}:{b}", a, b, phrasings, lambda plan, e, attr=attr: plan.text(e, attr))
+            )
     for a, b in pairs(ctx, "film"):
         if ctx.world[a].attrs["director"] != ctx.world[b].attrs["director"]:
             out.append(_compare(ctx, f"bridge:{a}:{b}", a, b, BRIDGE, _director_born))

@@ -51,34 +51,75 @@ def infoseek(ctx: Context) -> list[Candidate]:
             plan = ctx.plan()
             plan.identify(entity.id)
             answer = plan.text(entity.id, attr)
-            out.append(plan.candidate(f"{attr}:{entity.id}", ctx.pick(phrasings), [answer], image_entity=entity.id,
-                                      extra={"answer_eval": _answer_eval(ctx, attr, answer)}))
+            out.append(
+                plan.candidate(
+                    f"{attr}:{entity.id}",
+                    ctx.pick(phrasings),
+                    [answer],
+                    image_entity=entity.id,
+                    extra={"answer_eval": _answer_eval(ctx, attr, answer)},
+                )
+            )
     return out
 
 
 # Dyn-VQA chains from the identified entity: (key, kind, phrasings, text attributes to follow).
 DYN_CHAINS: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("capital_population", "country", ("What is the population of the capital of this country?",
-                                       "How many people live in the capital city of this country?"),
-     ("capital", "population")),
+    (
+        "capital_population",
+        "country",
+        (
+            "What is the population of the capital of this country?",
+            "How many people live in the capital city of this country?",
+        ),
+        ("capital", "population"),
+    ),
     ("capital_founded", "country", ("When was the capital of this country founded?",), ("capital", "founded")),
-    ("founder_born", "company", ("When was the founder of this company born?",
-                                 "In what year was the person who founded this company born?"), ("founder", "born")),
+    (
+        "founder_born",
+        "company",
+        ("When was the founder of this company born?", "In what year was the person who founded this company born?"),
+        ("founder", "born"),
+    ),
     ("founder_birthplace", "company", ("Where was the founder of this company born?",), ("founder", "birthplace")),
-    ("headquarters_country", "company", ("In which country is this company headquartered?",),
-     ("headquarters", "country")),
-    ("headquarters_population", "company", ("How many people live in the city where this company is based?",),
-     ("headquarters", "population")),
+    (
+        "headquarters_country",
+        "company",
+        ("In which country is this company headquartered?",),
+        ("headquarters", "country"),
+    ),
+    (
+        "headquarters_population",
+        "company",
+        ("How many people live in the city where this company is based?",),
+        ("headquarters", "population"),
+    ),
     ("architect_born", "landmark", ("In what year was the architect of this building born?",), ("architect", "born")),
-    ("architect_birthplace", "landmark", ("Where was the designer of this landmark born?",),
-     ("architect", "birthplace")),
-    ("city_country", "landmark", ("In which country is this landmark?", "Which country is this building in?"),
-     ("city", "country")),
+    (
+        "architect_birthplace",
+        "landmark",
+        ("Where was the designer of this landmark born?",),
+        ("architect", "birthplace"),
+    ),
+    (
+        "city_country",
+        "landmark",
+        ("In which country is this landmark?", "Which country is this building in?"),
+        ("city", "country"),
+    ),
     ("city_founded", "landmark", ("When was the city where this landmark stands founded?",), ("city", "founded")),
-    ("city_population", "landmark", ("How many people live in the city where this landmark stands?",),
-     ("city", "population")),
-    ("founder_country", "company", ("In which country was the founder of this company born?",),
-     ("founder", "birthplace", "country")),
+    (
+        "city_population",
+        "landmark",
+        ("How many people live in the city where this landmark stands?",),
+        ("city", "population"),
+    ),
+    (
+        "founder_country",
+        "company",
+        ("In which country was the founder of this company born?",),
+        ("founder", "birthplace", "country"),
+    ),
 )
 
 
@@ -102,15 +143,27 @@ def _dyn_tables(ctx: Context) -> list[Candidate]:
         plan.identify(country.id)
         question, answer = superlative(cities, cities.columns[0], highest=True)
         plan.table_question(cities, question, answer)
-        out.append(plan.candidate(f"largest_city:{country.id}", "Which is the most populous city of this country?",
-                                  [answer], image_entity=country.id))
+        out.append(
+            plan.candidate(
+                f"largest_city:{country.id}",
+                "Which is the most populous city of this country?",
+                [answer],
+                image_entity=country.id,
+            )
+        )
         plan = ctx.plan()
         plan.identify(country.id)
         plan.text(country.id, "capital")
         elevation = next(c for c in cities.columns if c.header == "Elevation (m)")
         answer = plan.table(cities, cities.row_entities.index(country.attrs["capital"]), elevation)
-        out.append(plan.candidate(f"capital_elevation:{country.id}", "How high above sea level is the capital of "
-                                  "this country?", [answer], image_entity=country.id))
+        out.append(
+            plan.candidate(
+                f"capital_elevation:{country.id}",
+                "How high above sea level is the capital of this country?",
+                [answer],
+                image_entity=country.id,
+            )
+        )
     for games in ctx.world.of_type("event"):
         medals = ctx.table(f"table_medals_{games.id}")
         gold = next(c for c in medals.columns if c.header == "Gold")
@@ -118,8 +171,14 @@ def _dyn_tables(ctx: Context) -> list[Candidate]:
             plan = ctx.plan()
             plan.identify(country_id)
             answer = plan.table(medals, row, gold)
-            out.append(plan.candidate(f"gold:{games.id}:{country_id}", f"How many gold medals did this country win "
-                                      f"at the {games.name}?", [answer], image_entity=country_id))
+            out.append(
+                plan.candidate(
+                    f"gold:{games.id}:{country_id}",
+                    f"How many gold medals did this country win at the {games.name}?",
+                    [answer],
+                    image_entity=country_id,
+                )
+            )
     return out
 
 
@@ -134,8 +193,11 @@ def _cap(text: str) -> str:
 
 def _subject(entity: Entity) -> tuple[str, str]:
     """How a question names the entity's picture, and the preposition for things drawn on it."""
-    return {"country": (f"the flag of {entity.name}", "on"), "company": (f"the logo of {entity.name}", "in"),
-            "landmark": (f"the drawing of the {entity.name}", "in")}[entity.type]
+    return {
+        "country": (f"the flag of {entity.name}", "on"),
+        "company": (f"the logo of {entity.name}", "in"),
+        "landmark": (f"the drawing of the {entity.name}", "in"),
+    }[entity.type]
 
 
 def _emblems(spec: dict) -> tuple[str, str]:
@@ -152,32 +214,62 @@ def _picture_facts(entity: Entity) -> list[tuple[str, str, str, list[str]]]:
     count = spec["emblem_count"]
     pattern, kind = spec["pattern"], spec["kind"]
     facts = [
-        ("emblem_color", f"What colour {verb} {emblems} {on} {subject}?",
-         f"{_cap(emblems)} {on} {subject} {verb} {spec['emblem_color']}.", [spec["emblem_color"]]),
-        ("emblem_count", f"How many {spec['emblem']}s are there {on} {subject}?",
-         f"There {verb} {COUNT_WORDS[count]} {spec['emblem']}{'s' if count > 1 else ''} {on} {subject}.",
-         [COUNT_WORDS[count], str(count)]),
-        ("emblem", f"What shape is repeated {on} {subject}?" if count > 1 else f"What shape appears {on} {subject}?",
-         f"{_cap(subject)} shows {COUNT_WORDS[count]} {spec['emblem']}{'s' if count > 1 else ''}.",
-         [spec["emblem"]]),
+        (
+            "emblem_color",
+            f"What colour {verb} {emblems} {on} {subject}?",
+            f"{_cap(emblems)} {on} {subject} {verb} {spec['emblem_color']}.",
+            [spec["emblem_color"]],
+        ),
+        (
+            "emblem_count",
+            f"How many {spec['emblem']}s are there {on} {subject}?",
+            f"There {verb} {COUNT_WORDS[count]} {spec['emblem']}{'s' if count > 1 else ''} {on} {subject}.",
+            [COUNT_WORDS[count], str(count)],
+        ),
+        (
+            "emblem",
+            f"What shape is repeated {on} {subject}?" if count > 1 else f"What shape appears {on} {subject}?",
+            f"{_cap(subject)} shows {COUNT_WORDS[count]} {spec['emblem']}{'s' if count > 1 else ''}.",
+            [spec["emblem"]],
+        ),
     ]
     if kind == "flag":
         band_verb = "are" if PATTERNS["flag"][pattern] else "is"
         facts += [
-            ("primary_color", f"What colour is the field of {subject}?",
-             f"The field of {subject} is {spec['primary_color']}.", [spec["primary_color"]]),
-            ("secondary_color", f"What colour {band_verb} the {pattern} on {subject}?",
-             f"The {pattern} on {subject} {band_verb} {spec['secondary_color']}.", [spec["secondary_color"]]),
-            ("pattern", f"What pattern does {subject} have?", f"{_cap(subject)} has {pattern}."
-             if PATTERNS["flag"][pattern] else f"{_cap(subject)} has a {pattern}.", [pattern]),
+            (
+                "primary_color",
+                f"What colour is the field of {subject}?",
+                f"The field of {subject} is {spec['primary_color']}.",
+                [spec["primary_color"]],
+            ),
+            (
+                "secondary_color",
+                f"What colour {band_verb} the {pattern} on {subject}?",
+                f"The {pattern} on {subject} {band_verb} {spec['secondary_color']}.",
+                [spec["secondary_color"]],
+            ),
+            (
+                "pattern",
+                f"What pattern does {subject} have?",
+                f"{_cap(subject)} has {pattern}." if PATTERNS["flag"][pattern] else f"{_cap(subject)} has a {pattern}.",
+                [pattern],
+            ),
         ]
     else:
         background = "background" if kind == "logo" else "sky"
         facts += [
-            ("primary_color", f"What colour is the {pattern} in {subject}?",
-             f"The {pattern} in {subject} is {spec['primary_color']}.", [spec["primary_color"]]),
-            ("secondary_color", f"What colour is the {background} in {subject}?",
-             f"The {background} in {subject} is {spec['secondary_color']}.", [spec["secondary_color"]]),
+            (
+                "primary_color",
+                f"What colour is the {pattern} in {subject}?",
+                f"The {pattern} in {subject} is {spec['primary_color']}.",
+                [spec["primary_color"]],
+            ),
+            (
+                "secondary_color",
+                f"What colour is the {background} in {subject}?",
+                f"The {background} in {subject} is {spec['secondary_color']}.",
+                [spec["secondary_color"]],
+            ),
         ]
     if kind == "logo":
         facts.append(("pattern", f"What shape is {subject}?", f"{_cap(subject)} is a {pattern}.", [pattern]))
@@ -202,18 +294,29 @@ def _webqa_pair(ctx: Context, a: Entity, b: Entity) -> Candidate | None:
     if ctx.rng.random() < 0.5:
         colours = [plan.image(e.id, *facts[e.id]["primary_color"]) for e in (a, b)]
         same = colours[0] == colours[1]
-        sentence = (f"Yes, {sa} and {sb} are both mainly {colours[0]}." if same
-                    else f"No, {sa} is mainly {colours[0]} and {sb} is mainly {colours[1]}.")
-        return plan.candidate(f"same_color:{a.id}:{b.id}", f"Are {sa} and {sb} mainly the same colour?",
-                              [sentence, "yes" if same else "no"], image_entity=a.id)
+        sentence = (
+            f"Yes, {sa} and {sb} are both mainly {colours[0]}."
+            if same
+            else f"No, {sa} is mainly {colours[0]} and {sb} is mainly {colours[1]}."
+        )
+        return plan.candidate(
+            f"same_color:{a.id}:{b.id}",
+            f"Are {sa} and {sb} mainly the same colour?",
+            [sentence, "yes" if same else "no"],
+            image_entity=a.id,
+        )
     counts = [a.attrs["visual"]["emblem_count"], b.attrs["visual"]["emblem_count"]]
     if counts[0] == counts[1]:
         return None
     for e in (a, b):
         plan.image(e.id, *facts[e.id]["emblem_count"])
     winner = sa if counts[0] > counts[1] else sb
-    return plan.candidate(f"more_emblems:{a.id}:{b.id}", f"Which shows more shapes, {sa} or {sb}?",
-                          [f"{_cap(winner)} shows more shapes.", winner], image_entity=a.id)
+    return plan.candidate(
+        f"more_emblems:{a.id}:{b.id}",
+        f"Which shows more shapes, {sa} or {sb}?",
+        [f"{_cap(winner)} shows more shapes.", winner],
+        image_entity=a.id,
+    )
 
 
 def webqa(ctx: Context) -> list[Candidate]:
@@ -226,4 +329,3 @@ def webqa(ctx: Context) -> list[Candidate]:
             if made is not None:
                 out.append(made)
     return out
-

@@ -48,12 +48,39 @@ class WorldSize:
 SIZES: dict[str, WorldSize] = {
     size.name: size
     for size in (
-        WorldSize("tiny", countries=3, cities_per_country=3, people=12, films=8, companies=6, landmarks=6, games=2,
-                  questions=40),
-        WorldSize("small", countries=8, cities_per_country=3, people=40, films=30, companies=16, landmarks=16, games=4,
-                  questions=200),
-        WorldSize("medium", countries=80, cities_per_country=3, people=400, films=300, companies=160, landmarks=160,
-                  games=40, questions=2000),
+        WorldSize(
+            "tiny",
+            countries=3,
+            cities_per_country=3,
+            people=12,
+            films=8,
+            companies=6,
+            landmarks=6,
+            games=2,
+            questions=40,
+        ),
+        WorldSize(
+            "small",
+            countries=8,
+            cities_per_country=3,
+            people=40,
+            films=30,
+            companies=16,
+            landmarks=16,
+            games=4,
+            questions=200,
+        ),
+        WorldSize(
+            "medium",
+            countries=80,
+            cities_per_country=3,
+            people=400,
+            films=300,
+            companies=160,
+            landmarks=160,
+            games=40,
+            questions=2000,
+        ),
     )
 }
 

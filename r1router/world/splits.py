@@ -62,8 +62,9 @@ def _unique(candidates: list[Candidate]) -> list[Candidate]:
     return out
 
 
-def assign_splits(candidates: list[Candidate], target: int, is_unseen: Callable[[Candidate], bool],
-                  rng: random.Random) -> dict[str, list[tuple[Candidate, str]]]:
+def assign_splits(
+    candidates: list[Candidate], target: int, is_unseen: Callable[[Candidate], bool], rng: random.Random
+) -> dict[str, list[tuple[Candidate, str]]]:
     """Draw up to `target` questions: {split: [(candidate, "seen" | "unseen")]}.
 
     Unseen questions fill up to half of test; seen ones fill the rest of test

@@ -42,20 +42,43 @@ class Table:
         return self.rows[row][self.header.index(column.header)]
 
     def record(self) -> dict:
-        return {"id": self.id, "page_title": self.page_title, "section_title": self.section_title,
-                "caption": self.caption, "header": self.header, "rows": self.rows}
+        return {
+            "id": self.id,
+            "page_title": self.page_title,
+            "section_title": self.section_title,
+            "caption": self.caption,
+            "header": self.header,
+            "rows": self.rows,
+        }
 
 
-def _table(world: World, table_id: str, titles: tuple[str, str, str, str], key: Column,
-           columns: list[tuple[Column, str]], entities: list[Entity], article: str = "") -> Table:
+def _table(
+    world: World,
+    table_id: str,
+    titles: tuple[str, str, str, str],
+    key: Column,
+    columns: list[tuple[Column, str]],
+    entities: list[Entity],
+    article: str = "",
+) -> Table:
     """Rows are the entities in the given order; a column's cell is `World.value` of its attribute.
 
     `titles` is (page title, section title, caption, how a question names the table).
     """
     page_title, section_title, caption, source = titles
     rows = [[e.name, *(world.value(e.id, attr) for _, attr in columns)] for e in entities]
-    return Table(table_id, page_title, section_title, caption, source, key, [c for c, _ in columns],
-                 [e.id for e in entities], [article + e.name for e in entities], rows)
+    return Table(
+        table_id,
+        page_title,
+        section_title,
+        caption,
+        source,
+        key,
+        [c for c, _ in columns],
+        [e.id for e in entities],
+        [article + e.name for e in entities],
+        rows,
+    )
 
 
 @dataclass(frozen=True)
@@ -72,27 +95,56 @@ class CountryList:
 
 
 COUNTRY_LISTS = (
-    CountryList("city", "cities", ("List of cities in {n}", "Cities by population",
-                                   "Cities of {n} by population, founding year, area and elevation",
-                                   "list of cities in {n}"), Column("City", "city", False), (
-        (Column("Population", "population", True), "population"), (Column("Founded", "founding year", True), "founded"),
-        (Column("Area (km2)", "area in square kilometres", True), "area"),
-        (Column("Elevation (m)", "elevation in metres", True), "elevation")),
-        order=lambda e: (-e.attrs["population"], e.id)),
-    CountryList("company", "companies", ("List of companies of {n}", "Major companies",
-                                         "Companies headquartered in {n}", "list of companies of {n}"),
-                Column("Company", "company", False), (
-        (Column("Industry", "industry", False), "industry"), (Column("Founded", "founding year", True), "founded"),
-        (Column("Employees", "number of employees", True), "employees"),
-        (Column("Headquarters", "headquarters", False), "headquarters")),
-        order=lambda e: (e.name, e.id)),
-    CountryList("landmark", "landmarks", ("List of landmarks in {n}", "Landmarks",
-                                          "Notable buildings and structures of {n}", "list of landmarks in {n}"),
-                Column("Landmark", "landmark", False), (
-        (Column("City", "city", False), "city"), (Column("Completed", "year of completion", True), "completed"),
-        (Column("Height (m)", "height in metres", True), "height"),
-        (Column("Architect", "architect", False), "architect")),
-        order=lambda e: (e.name, e.id), article="the "),
+    CountryList(
+        "city",
+        "cities",
+        (
+            "List of cities in {n}",
+            "Cities by population",
+            "Cities of {n} by population, founding year, area and elevation",
+            "list of cities in {n}",
+        ),
+        Column("City", "city", False),
+        (
+            (Column("Population", "population", True), "population"),
+            (Column("Founded", "founding year", True), "founded"),
+            (Column("Area (km2)", "area in square kilometres", True), "area"),
+            (Column("Elevation (m)", "elevation in metres", True), "elevation"),
+        ),
+        order=lambda e: (-e.attrs["population"], e.id),
+    ),
+    CountryList(
+        "company",
+        "companies",
+        ("List of companies of {n}", "Major companies", "Companies headquartered in {n}", "list of companies of {n}"),
+        Column("Company", "company", False),
+        (
+            (Column("Industry", "industry", False), "industry"),
+            (Column("Founded", "founding year", True), "founded"),
+            (Column("Employees", "number of employees", True), "employees"),
+            (Column("Headquarters", "headquarters", False), "headquarters"),
+        ),
+        order=lambda e: (e.name, e.id),
+    ),
+    CountryList(
+        "landmark",
+        "landmarks",
+        (
+            "List of landmarks in {n}",
+            "Landmarks",
+            "Notable buildings and structures of {n}",
+            "list of landmarks in {n}",
+        ),
+        Column("Landmark", "landmark", False),
+        (
+            (Column("City", "city", False), "city"),
+            (Column("Completed", "year of completion", True), "completed"),
+            (Column("Height (m)", "height in metres", True), "height"),
+            (Column("Architect", "architect", False), "architect"),
+        ),
+        order=lambda e: (e.name, e.id),
+        article="the ",
+    ),
 )
 
 
@@ -103,13 +155,17 @@ def _country_list(world: World, country: Entity, spec: CountryList) -> Table:
 
 
 def _filmography(world: World, director: Entity) -> Table:
-    films = sorted((f for f in world.of_type("film") if f.attrs["director"] == director.id),
-                   key=lambda f: (f.attrs["year"], f.id))
+    films = sorted(
+        (f for f in world.of_type("film") if f.attrs["director"] == director.id), key=lambda f: (f.attrs["year"], f.id)
+    )
     n = director.name
     titles = (n, "Filmography", f"Films directed by {n}", f"filmography of {n}")
-    columns = [(Column("Year", "release year", True), "year"), (Column("Studio", "studio", False), "studio"),
-               (Column("Runtime (min)", "runtime in minutes", True), "runtime"),
-               (Column("Genre", "genre", False), "genre")]
+    columns = [
+        (Column("Year", "release year", True), "year"),
+        (Column("Studio", "studio", False), "studio"),
+        (Column("Runtime (min)", "runtime in minutes", True), "runtime"),
+        (Column("Genre", "genre", False), "genre"),
+    ]
     return _table(world, f"table_films_{director.id}", titles, Column("Film", "film", False), columns, films)
 
 
@@ -117,14 +173,30 @@ def _medals(world: World, games: Entity) -> Table:
     """Ranked by gold, then silver, then bronze, then name; the values live in the event's `medals` attribute."""
     medals = games.attrs["medals"]
     order = sorted(medals, key=lambda c: (-medals[c][0], -medals[c][1], -medals[c][2], world[c].name))
-    columns = [Column("Rank", "rank", True), Column("Gold", "number of gold medals", True),
-               Column("Silver", "number of silver medals", True), Column("Bronze", "number of bronze medals", True),
-               Column("Total", "total number of medals", True)]
-    rows = [[world[c].name, str(rank), *(str(v) for v in medals[c]), str(sum(medals[c]))]
-            for rank, c in enumerate(order, start=1)]
+    columns = [
+        Column("Rank", "rank", True),
+        Column("Gold", "number of gold medals", True),
+        Column("Silver", "number of silver medals", True),
+        Column("Bronze", "number of bronze medals", True),
+        Column("Total", "total number of medals", True),
+    ]
+    rows = [
+        [world[c].name, str(rank), *(str(v) for v in medals[c]), str(sum(medals[c]))]
+        for rank, c in enumerate(order, start=1)
+    ]
     n = games.name
-    return Table(f"table_medals_{games.id}", n, "Medal table", f"Medal table of the {n}", f"medal table of the {n}",
-                 Column("Nation", "nation", False), columns, order, [world[c].name for c in order], rows)
+    return Table(
+        f"table_medals_{games.id}",
+        n,
+        "Medal table",
+        f"Medal table of the {n}",
+        f"medal table of the {n}",
+        Column("Nation", "nation", False),
+        columns,
+        order,
+        [world[c].name for c in order],
+        rows,
+    )
 
 
 def build_tables(world: World) -> list[Table]:

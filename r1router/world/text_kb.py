@@ -39,26 +39,55 @@ def _country_facts(world: World, e: Entity) -> list[Fact]:
     capital = world.ref(e.id, "capital")
     cities = [c for c in world.of_type("city") if c.attrs["country"] == e.id]
     return [
-        Fact(((e.id, "capital"), (capital.id, "country")), (
-            f"{n} is a country whose capital is {capital.name}.", f"The capital of {n} is {capital.name}.",
-            f"{capital.name} serves as the capital city of {n}.")),
-        Fact(((e.id, "population"),), (
-            f"{n} has a population of {a['population']}.", f"The country of {n} is home to {a['population']} people.",
-            f"At the last census, {n} counted {a['population']} inhabitants.")),
-        Fact(((e.id, "founded"),), (
-            f"{n} was founded in {a['founded']}.", f"The state of {n} was established in {a['founded']}.",
-            f"{n} became an independent country in {a['founded']}.")),
-        Fact(((e.id, "currency"),), (
-            f"The currency of {n} is the {a['currency']}.", f"{n} uses the {a['currency']} as its official currency.")),
-        Fact(((e.id, "language"),), (
-            f"The official language of {n} is {a['language']}.",
-            f"Most people in {n} speak {a['language']}, the country's official language.")),
-        Fact(((e.id, "area"),), (
-            f"{n} covers an area of {a['area']} square kilometres.",
-            f"The total area of {n} is {a['area']} square kilometres.")),
-        Fact(tuple((c.id, "country") for c in cities), (
-            f"The cities of {n} include {_and([c.name for c in cities])}.",
-            f"Major cities in {n} are {_and([c.name for c in cities])}.")),
+        Fact(
+            ((e.id, "capital"), (capital.id, "country")),
+            (
+                f"{n} is a country whose capital is {capital.name}.",
+                f"The capital of {n} is {capital.name}.",
+                f"{capital.name} serves as the capital city of {n}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "population"),),
+            (
+                f"{n} has a population of {a['population']}.",
+                f"The country of {n} is home to {a['population']} people.",
+                f"At the last census, {n} counted {a['population']} inhabitants.",
+            ),
+        ),
+        Fact(
+            ((e.id, "founded"),),
+            (
+                f"{n} was founded in {a['founded']}.",
+                f"The state of {n} was established in {a['founded']}.",
+                f"{n} became an independent country in {a['founded']}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "currency"),),
+            (f"The currency of {n} is the {a['currency']}.", f"{n} uses the {a['currency']} as its official currency."),
+        ),
+        Fact(
+            ((e.id, "language"),),
+            (
+                f"The official language of {n} is {a['language']}.",
+                f"Most people in {n} speak {a['language']}, the country's official language.",
+            ),
+        ),
+        Fact(
+            ((e.id, "area"),),
+            (
+                f"{n} covers an area of {a['area']} square kilometres.",
+                f"The total area of {n} is {a['area']} square kilometres.",
+            ),
+        ),
+        Fact(
+            tuple((c.id, "country") for c in cities),
+            (
+                f"The cities of {n} include {_and([c.name for c in cities])}.",
+                f"Major cities in {n} are {_and([c.name for c in cities])}.",
+            ),
+        ),
     ]
 
 
@@ -66,32 +95,55 @@ def _city_facts(world: World, e: Entity) -> list[Fact]:
     n, a = e.name, e.attrs
     country = world.ref(e.id, "country").name
     facts = [
-        Fact(((e.id, "country"),), (
-            f"{n} is a city in {country}.", f"The city of {n} lies in the country of {country}.",
-            f"{n} is located in {country}.")),
-        Fact(((e.id, "population"),), (
-            f"{n} has a population of {a['population']}.", f"The city of {n} is home to {a['population']} residents.",
-            f"{a['population']} people live in the city of {n}.")),
-        Fact(((e.id, "founded"),), (
-            f"{n} was founded in {a['founded']}.", f"The city of {n} was established in {a['founded']}.")),
-        Fact(((e.id, "area"),), (
-            f"The city of {n} covers {a['area']} square kilometres.",
-            f"{n} has an area of {a['area']} square kilometres.")),
-        Fact(((e.id, "elevation"),), (
-            f"{n} lies at an elevation of {a['elevation']} metres above sea level.",
-            f"The city of {n} sits {a['elevation']} metres above sea level.")),
+        Fact(
+            ((e.id, "country"),),
+            (
+                f"{n} is a city in {country}.",
+                f"The city of {n} lies in the country of {country}.",
+                f"{n} is located in {country}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "population"),),
+            (
+                f"{n} has a population of {a['population']}.",
+                f"The city of {n} is home to {a['population']} residents.",
+                f"{a['population']} people live in the city of {n}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "founded"),),
+            (f"{n} was founded in {a['founded']}.", f"The city of {n} was established in {a['founded']}."),
+        ),
+        Fact(
+            ((e.id, "area"),),
+            (
+                f"The city of {n} covers {a['area']} square kilometres.",
+                f"{n} has an area of {a['area']} square kilometres.",
+            ),
+        ),
+        Fact(
+            ((e.id, "elevation"),),
+            (
+                f"{n} lies at an elevation of {a['elevation']} metres above sea level.",
+                f"The city of {n} sits {a['elevation']} metres above sea level.",
+            ),
+        ),
     ]
-    links = (("landmark", "city", "Landmarks in {n} include {x}.", "Visitors to {n} can see {x}.", "the "),
-             ("company", "headquarters", "{n} is home to the headquarters of {x}.", "{x} are based in {n}.", ""),
-             ("person", "birthplace", "Notable people born in {n} include {x}.", "{x} were born in {n}.", ""))
+    links = (
+        ("landmark", "city", "Landmarks in {n} include {x}.", "Visitors to {n} can see {x}.", "the "),
+        ("company", "headquarters", "{n} is home to the headquarters of {x}.", "{x} are based in {n}.", ""),
+        ("person", "birthplace", "Notable people born in {n} include {x}.", "{x} were born in {n}.", ""),
+    )
     for kind, attr, first, second, article in links:
         linked = [x for x in world.of_type(kind) if x.attrs[attr] == e.id]
         if linked:
             names = _and([article + x.name for x in linked])
             if len(linked) == 1:
                 second = second.replace(" are ", " is ").replace(" were ", " was ")
-            facts.append(Fact(tuple((x.id, attr) for x in linked), (first.format(n=n, x=names),
-                                                                   second.format(n=n, x=names))))
+            facts.append(
+                Fact(tuple((x.id, attr) for x in linked), (first.format(n=n, x=names), second.format(n=n, x=names)))
+            )
     return facts
 
 
@@ -100,28 +152,50 @@ def _person_facts(world: World, e: Entity) -> list[Fact]:
     birthplace = world.ref(e.id, "birthplace")
     country = world.ref(birthplace.id, "country").name
     facts = [
-        Fact(((e.id, "occupation"),), (f"{n} is {_a(a['occupation'])} from {country}.",
-                                       f"{n} is {_a(a['occupation'])}.")),
-        Fact(((e.id, "born"),), (f"{n} was born in {a['born']}.", f"{n} (born {a['born']}) is known as "
-                                                                   f"{_a(a['occupation'])}.")),
-        Fact(((e.id, "birthplace"),), (
-            f"{n} was born in the city of {birthplace.name}.", f"{n} is a native of {birthplace.name}, {country}.",
-            f"The birthplace of {n} is {birthplace.name}.")),
+        Fact(
+            ((e.id, "occupation"),), (f"{n} is {_a(a['occupation'])} from {country}.", f"{n} is {_a(a['occupation'])}.")
+        ),
+        Fact(
+            ((e.id, "born"),),
+            (f"{n} was born in {a['born']}.", f"{n} (born {a['born']}) is known as {_a(a['occupation'])}."),
+        ),
+        Fact(
+            ((e.id, "birthplace"),),
+            (
+                f"{n} was born in the city of {birthplace.name}.",
+                f"{n} is a native of {birthplace.name}, {country}.",
+                f"The birthplace of {n} is {birthplace.name}.",
+            ),
+        ),
     ]
     films = [f for f in world.of_type("film") if f.attrs["director"] == e.id]
     if films:
         dated = _and([f"{f.name} ({f.attrs['year']})" for f in films])
-        facts.append(Fact(tuple((f.id, "director") for f in films), (
-            f"{n} directed the films {_and([f.name for f in films])}.", f"As a film director, {n} made {dated}.")))
+        facts.append(
+            Fact(
+                tuple((f.id, "director") for f in films),
+                (f"{n} directed the films {_and([f.name for f in films])}.", f"As a film director, {n} made {dated}."),
+            )
+        )
     works = [x for x in world.of_type("landmark") if x.attrs["architect"] == e.id]
     if works:
         names = _and(["the " + x.name for x in works])
-        facts.append(Fact(tuple((x.id, "architect") for x in works), (
-            f"{n} designed {names}.", f"As an architect, {n} is known for {names}.")))
+        facts.append(
+            Fact(
+                tuple((x.id, "architect") for x in works),
+                (f"{n} designed {names}.", f"As an architect, {n} is known for {names}."),
+            )
+        )
     for company in (c for c in world.of_type("company") if c.attrs["founder"] == e.id):
-        facts.append(Fact(((company.id, "founder"), (company.id, "founded")), (
-            f"{n} founded {company.name} in {company.attrs['founded']}.",
-            f"In {company.attrs['founded']}, {n} started the company {company.name}.")))
+        facts.append(
+            Fact(
+                ((company.id, "founder"), (company.id, "founded")),
+                (
+                    f"{n} founded {company.name} in {company.attrs['founded']}.",
+                    f"In {company.attrs['founded']}, {n} started the company {company.name}.",
+                ),
+            )
+        )
     return facts
 
 
@@ -129,15 +203,23 @@ def _film_facts(world: World, e: Entity) -> list[Fact]:
     n, a = e.name, e.attrs
     director, studio = world.value(e.id, "director"), world.value(e.id, "studio")
     return [
-        Fact(((e.id, "year"), (e.id, "genre"), (e.id, "director")), (
-            f"{n} is a {a['year']} {a['genre']} film directed by {director}.",
-            f"{n} is {_a(a['genre'])} film by the director {director}, released in {a['year']}.")),
-        Fact(((e.id, "director"),), (f"{n} was directed by {director}.",
-                                     f"The film {n} is the work of the director {director}.")),
+        Fact(
+            ((e.id, "year"), (e.id, "genre"), (e.id, "director")),
+            (
+                f"{n} is a {a['year']} {a['genre']} film directed by {director}.",
+                f"{n} is {_a(a['genre'])} film by the director {director}, released in {a['year']}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "director"),),
+            (f"{n} was directed by {director}.", f"The film {n} is the work of the director {director}."),
+        ),
         Fact(((e.id, "year"),), (f"{n} was released in {a['year']}.", f"The film {n} premiered in {a['year']}.")),
         Fact(((e.id, "studio"),), (f"{n} was produced by {studio}.", f"The studio {studio} produced the film {n}.")),
-        Fact(((e.id, "runtime"),), (f"{n} runs for {a['runtime']} minutes.",
-                                    f"The running time of the film {n} is {a['runtime']} minutes.")),
+        Fact(
+            ((e.id, "runtime"),),
+            (f"{n} runs for {a['runtime']} minutes.", f"The running time of the film {n} is {a['runtime']} minutes."),
+        ),
     ]
 
 
@@ -146,21 +228,35 @@ def _company_facts(world: World, e: Entity) -> list[Fact]:
     hq = world.ref(e.id, "headquarters")
     country, founder = world.ref(hq.id, "country").name, world.value(e.id, "founder")
     facts = [
-        Fact(((e.id, "industry"), (e.id, "headquarters")), (
-            f"{n} is {_a(a['industry'])} company headquartered in {hq.name}, {country}.",
-            f"{n} is {_a(a['industry'])} company based in the city of {hq.name}.")),
+        Fact(
+            ((e.id, "industry"), (e.id, "headquarters")),
+            (
+                f"{n} is {_a(a['industry'])} company headquartered in {hq.name}, {country}.",
+                f"{n} is {_a(a['industry'])} company based in the city of {hq.name}.",
+            ),
+        ),
         Fact(((e.id, "founded"),), (f"{n} was founded in {a['founded']}.", f"{n} was established in {a['founded']}.")),
         Fact(((e.id, "founder"),), (f"{n} was founded by {founder}.", f"{founder} is the founder of {n}.")),
-        Fact(((e.id, "headquarters"),), (f"{n} is headquartered in {hq.name}.",
-                                         f"The headquarters of {n} are in the city of {hq.name}.")),
-        Fact(((e.id, "employees"),), (f"{n} employs {a['employees']} people.",
-                                      f"{n} has a workforce of {a['employees']} employees.")),
+        Fact(
+            ((e.id, "headquarters"),),
+            (f"{n} is headquartered in {hq.name}.", f"The headquarters of {n} are in the city of {hq.name}."),
+        ),
+        Fact(
+            ((e.id, "employees"),),
+            (f"{n} employs {a['employees']} people.", f"{n} has a workforce of {a['employees']} employees."),
+        ),
     ]
     films = [f for f in world.of_type("film") if f.attrs["studio"] == e.id]
     if films:
-        facts.append(Fact(tuple((f.id, "studio") for f in films), (
-            f"{n} produced the films {_and([f.name for f in films])}.",
-            f"Films made by the studio {n} include {_and([f.name for f in films])}.")))
+        facts.append(
+            Fact(
+                tuple((f.id, "studio") for f in films),
+                (
+                    f"{n} produced the films {_and([f.name for f in films])}.",
+                    f"Films made by the studio {n} include {_and([f.name for f in films])}.",
+                ),
+            )
+        )
     return facts
 
 
@@ -169,15 +265,29 @@ def _landmark_facts(world: World, e: Entity) -> list[Fact]:
     city = world.ref(e.id, "city")
     country, architect = world.ref(city.id, "country").name, world.value(e.id, "architect")
     return [
-        Fact(((e.id, "structure"), (e.id, "city")), (f"The {n} is {_a(a['structure'])} in {city.name}, {country}.",
-                                                     f"The {n} is {_a(a['structure'])} in the city of {city.name}.")),
+        Fact(
+            ((e.id, "structure"), (e.id, "city")),
+            (
+                f"The {n} is {_a(a['structure'])} in {city.name}, {country}.",
+                f"The {n} is {_a(a['structure'])} in the city of {city.name}.",
+            ),
+        ),
         Fact(((e.id, "city"),), (f"The {n} stands in the city of {city.name}.", f"The {n} is located in {city.name}.")),
-        Fact(((e.id, "completed"),), (f"The {n} was completed in {a['completed']}.",
-                                      f"Construction of the {n} was finished in {a['completed']}.")),
-        Fact(((e.id, "architect"),), (f"The {n} was designed by the architect {architect}.",
-                                      f"{architect} was the architect of the {n}.")),
-        Fact(((e.id, "height"),), (f"The {n} is {a['height']} metres tall.",
-                                   f"The {n} rises to a height of {a['height']} metres.")),
+        Fact(
+            ((e.id, "completed"),),
+            (
+                f"The {n} was completed in {a['completed']}.",
+                f"Construction of the {n} was finished in {a['completed']}.",
+            ),
+        ),
+        Fact(
+            ((e.id, "architect"),),
+            (f"The {n} was designed by the architect {architect}.", f"{architect} was the architect of the {n}."),
+        ),
+        Fact(
+            ((e.id, "height"),),
+            (f"The {n} is {a['height']} metres tall.", f"The {n} rises to a height of {a['height']} metres."),
+        ),
     ]
 
 
@@ -191,8 +301,15 @@ def _event_facts(world: World, e: Entity) -> list[Fact]:
     ]
 
 
-FACTS = {"country": _country_facts, "city": _city_facts, "person": _person_facts, "film": _film_facts,
-         "company": _company_facts, "landmark": _landmark_facts, "event": _event_facts}
+FACTS = {
+    "country": _country_facts,
+    "city": _city_facts,
+    "person": _person_facts,
+    "film": _film_facts,
+    "company": _company_facts,
+    "landmark": _landmark_facts,
+    "event": _event_facts,
+}
 
 
 class FactIndex:

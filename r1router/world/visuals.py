@@ -162,8 +162,10 @@ def _star(cx: float, cy: float, r: float, points: int = 5) -> list[tuple[float, 
 
 
 def _regular(cx: float, cy: float, r: float, sides: int, phase: float = -math.pi / 2) -> list[tuple[float, float]]:
-    return [(cx + r * math.cos(phase + 2 * math.pi * i / sides), cy + r * math.sin(phase + 2 * math.pi * i / sides))
-            for i in range(sides)]
+    return [
+        (cx + r * math.cos(phase + 2 * math.pi * i / sides), cy + r * math.sin(phase + 2 * math.pi * i / sides))
+        for i in range(sides)
+    ]
 
 
 def _emblem_mask(emblem: str, size: int, cx: float, cy: float, r: float) -> Image.Image:
