@@ -21,6 +21,7 @@ import torch
 from r1router.errors import ConfigError
 from r1router.models.loading import load_causal_lm
 from r1router.models.pull import verify_model_dir
+from r1router.progress import Progress
 
 Conversation = list[dict[str, Any]]  # chat messages as built by r1router.router.prompts
 
@@ -104,7 +105,11 @@ def generate_in_batches(
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     outputs = [""] * len(lengths)
     generation_config = hf_generation_config(config, model.generation_config)
-    with torch.inference_mode(), seeded(config.seed, model.device):
+    with (
+        torch.inference_mode(),
+        seeded(config.seed, model.device),
+        Progress(len(order), "generate", unit="seq") as progress,
+    ):
         for start in range(0, len(order), config.batch_size):
             indices = order[start : start + config.batch_size]
             inputs = encode(indices).to(model.device)
@@ -112,6 +117,7 @@ def generate_in_batches(
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(indices, decode(new_tokens, skip_special_tokens=True), strict=True):
                 outputs[i] = text
+            progress.update(len(indices))
     return outputs
 
 
