@@ -33,13 +33,24 @@ def evaluate_methods(
     max_steps: int,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Return `{benchmark: {method: metrics}}` and write one predictions file per pair."""
+    """Return `{benchmark: {method: metrics}}` and write one predictions file per pair.
+
+    A method runs once over the questions of all benchmarks together, so its
+    batches are as large as the whole evaluation set allows; the trajectories
+    are split by benchmark afterwards. `questions_per_second` is therefore the
+    method's throughput over the whole evaluation set, the same in every benchmark.
+    """
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    everything = [question for questions in benchmarks.values() for question in questions]
     for method_name, method in methods.items():
+        ran_all = method.run(everything, image_root)
+        wall = max((t.seconds for t in ran_all), default=0.0)
+        trajectories = iter(ran_all)
         for benchmark, questions in benchmarks.items():
-            trajectories = method.run(questions, image_root)
-            write_jsonl(predictions_dir / benchmark / f"{method_name}.jsonl", (t.to_dict() for t in trajectories))
-            metrics = method_metrics(questions, trajectories, routes=routes(method_name), max_steps=max_steps)
+            ran = [next(trajectories) for _ in questions]
+            write_jsonl(predictions_dir / benchmark / f"{method_name}.jsonl", (t.to_dict() for t in ran))
+            metrics = method_metrics(questions, ran, routes=routes(method_name), max_steps=max_steps)
+            metrics["questions_per_second"] = round(len(everything) / wall, 4) if wall > 0 else None
             results.setdefault(benchmark, {})[method_name] = metrics
             if on_result is not None:
                 on_result(benchmark, method_name, metrics)
