@@ -30,16 +30,24 @@ def _questions(root: Path) -> dict[str, dict[str, list[dict]]]:
 
 
 def _kb(root: Path) -> dict[str, dict[str, dict]]:
-    return {kind: {r["id"]: r for r in read_parquet(root / "kb" / f"{kind}.parquet").to_pylist()}
-            for kind in ("text", "table", "image")}
+    return {
+        kind: {r["id"]: r for r in read_parquet(root / "kb" / f"{kind}.parquet").to_pylist()}
+        for kind in ("text", "table", "image")
+    }
 
 
 def _record_text(kind: str, record: dict) -> str:
     if kind == "text":
         return f"{record['title']}\n{record['text']}"
     if kind == "table":
-        return "\n".join([record["page_title"], record["caption"], *record["header"],
-                          *(cell for row in record["rows"] for cell in row)])
+        return "\n".join(
+            [
+                record["page_title"],
+                record["caption"],
+                *record["header"],
+                *(cell for row in record["rows"] for cell in row),
+            ]
+        )
     return record["caption"]
 
 
@@ -50,8 +58,9 @@ def _name_pattern(root: Path) -> re.Pattern:
 
 def _plan_text(record: dict) -> str:
     answers = record["answer"] if isinstance(record["answer"], list) else [record["answer"]]
-    return "\n".join([record["question"], *answers, *(f"{s['sub_question']}\n{s['answer']}" for s in
-                                                       record["gold_plan"])])
+    return "\n".join(
+        [record["question"], *answers, *(f"{s['sub_question']}\n{s['answer']}" for s in record["gold_plan"])]
+    )
 
 
 def test_layout_matches_the_counts(tiny_world) -> None:
@@ -89,8 +98,11 @@ def test_entities_are_unique_and_include_near_twins(tiny_world) -> None:
     names = [row["name"] for row in rows]
     assert len({n.lower() for n in names}) == len(names)
     by_id = {row["id"]: row for row in rows}
-    twins = [(row, by_id[json.loads(row["attributes"])["similar_to"]]) for row in rows
-             if "similar_to" in json.loads(row["attributes"])]
+    twins = [
+        (row, by_id[json.loads(row["attributes"])["similar_to"]])
+        for row in rows
+        if "similar_to" in json.loads(row["attributes"])
+    ]
     assert twins and all(a["type"] == b["type"] for a, b in twins)
     assert {row["type"] for row in rows} >= {"country", "city", "person", "film", "company", "landmark"}
 

@@ -22,5 +22,6 @@ def test_unknown_size_is_a_config_error() -> None:
 
 def test_too_few_people_for_the_roles_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="roles"):
-        WorldSize("odd", countries=2, cities_per_country=2, people=3, films=9, companies=2, landmarks=2, games=1,
-                  questions=10)
+        WorldSize(
+            "odd", countries=2, cities_per_country=2, people=3, films=9, companies=2, landmarks=2, games=1, questions=10
+        )

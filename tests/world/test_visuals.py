@@ -54,8 +54,15 @@ def test_unknown_kind_is_an_error() -> None:
 
 
 def test_description_names_every_attribute() -> None:
-    spec = {"kind": "flag", "primary_color": "red", "secondary_color": "gold", "pattern": "horizontal stripes",
-            "emblem": "star", "emblem_color": "white", "emblem_count": 3}
+    spec = {
+        "kind": "flag",
+        "primary_color": "red",
+        "secondary_color": "gold",
+        "pattern": "horizontal stripes",
+        "emblem": "star",
+        "emblem_color": "white",
+        "emblem_count": 3,
+    }
     assert describe_visual(spec) == "a red field with gold horizontal stripes and three white stars"
     logo = {**spec, "kind": "logo", "pattern": "shield", "primary_color": "orange", "emblem_count": 1}
     assert describe_visual(logo) == "an orange shield on a gold background bearing one white star"
