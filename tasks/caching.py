@@ -17,7 +17,7 @@ from typing import Any
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from r1router.hashing import file_sha256, text_sha256
+from r1router.hashing import file_sha256, text_sha256, tree_sha256
 
 STAMP = ".r1router-stamp"
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +25,7 @@ CACHE_POLICY = INPUTS + TASK_SOURCE
 
 
 def _content_hash(directory: Path) -> str:
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != STAMP)
-    return text_sha256("\n".join(f"{p.relative_to(directory).as_posix()}:{file_sha256(p)}" for p in files))
+    return tree_sha256(directory, exclude=frozenset({STAMP}))
 
 
 def write_stamp(directory: str | Path) -> None:

@@ -23,6 +23,13 @@ from r1router.kb.kinds import get_kind
 from r1router.kb.kinds.base import QueryImage
 
 
+def read_manifest(kb_dir: Path) -> dict[str, Any]:
+    manifest_path = Path(kb_dir) / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(manifest_path, "KB manifest not found; run `r1router kb build` first")
+    return json.loads(manifest_path.read_text())
+
+
 @dataclass(frozen=True)
 class Hit:
     kb: str
@@ -39,10 +46,7 @@ class KnowledgeBase:
 
     def __init__(self, kb_dir: Path, device: str = "auto", root: Path = Path("."), encoder: Any = None):
         kb_dir = Path(kb_dir)
-        manifest_path = kb_dir / MANIFEST
-        if not manifest_path.is_file():
-            raise DataError(manifest_path, "KB manifest not found; run `r1router kb build` first")
-        self.manifest = json.loads(manifest_path.read_text())
+        self.manifest = read_manifest(kb_dir)
         self.kind = get_kind(self.manifest["kind"])
         table = read_parquet(kb_dir / "records.parquet", columns=["id", "passage"])
         self.ids: list[str] = table.column("id").to_pylist()
@@ -82,10 +86,7 @@ class Retrievers:
         encoders: dict[str, Any] = {}  # text and table KBs usually share one encoder: load it once
         for name in kinds:
             kb_dir = Path(kb_root) / name
-            manifest_path = kb_dir / MANIFEST
-            if not manifest_path.is_file():
-                raise DataError(manifest_path, "KB manifest not found; run `r1router kb build` first")
-            spec_key = json.dumps(json.loads(manifest_path.read_text())["encoder"], sort_keys=True)
+            spec_key = json.dumps(read_manifest(kb_dir)["encoder"], sort_keys=True)
             kb = KnowledgeBase(kb_dir, device=device, root=root, encoder=encoders.get(spec_key))
             encoders[spec_key] = kb.encoder
             self.kbs[name] = kb
