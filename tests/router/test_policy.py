@@ -1,20 +1,15 @@
 """The text-only policy: config handling without a model, then batching and seeding on the real SmolLM2."""
 
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 
-from r1router.config import stage_params
 from r1router.errors import ConfigError
-from r1router.models.pull import pull_model
 from r1router.router.policy import CausalLMPolicy, GenerationConfig, flatten_text, hf_generation_config, load_policy
 from r1router.router.prompts import decompose_messages, final_answer_messages
-
-POLICY_DIR = Path(__file__).resolve().parents[2] / "models" / "policy"
 
 
 def test_generation_config_is_validated():
@@ -42,14 +37,8 @@ def test_flatten_text_drops_images():
 
 
 @pytest.fixture(scope="module")
-def smollm(tmp_path_factory):
-    """The demo policy: the pipeline's copy when `dvc repro` has run, else pulled here (as CI's fresh clone must)."""
-    if (POLICY_DIR / "config.json").is_file():
-        return load_policy(POLICY_DIR, device="cpu")
-    spec = stage_params("models", POLICY_DIR.parents[1] / "params.yaml")["specs"]["policy"]
-    models_dir = tmp_path_factory.mktemp("models")
-    pull_model("policy", spec, models_dir)
-    return load_policy(models_dir / "policy", device="cpu")
+def smollm(smollm_dir):
+    return load_policy(smollm_dir, device="cpu")
 
 
 QUESTIONS = [
