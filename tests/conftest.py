@@ -1,4 +1,4 @@
-"""Fixtures every test package shares: the demo policy model and the paper's released step rows."""
+"""Fixtures every test package shares: the demo policy and text encoder, and the paper's released step rows."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def smollm_dir(tmp_path_factory) -> Path:
     models_dir = tmp_path_factory.mktemp("models")
     pull_model("policy", spec, models_dir)
     return models_dir / "policy"
+
+
+@pytest.fixture(scope="session")
+def text_encoder_dir(tmp_path_factory) -> Path:
+    """all-MiniLM-L6-v2 (the demo text KB's encoder): the pipeline's copy, else pulled here like `smollm_dir`."""
+    pipeline_copy = REPO / "models" / "text_encoder"
+    if (pipeline_copy / "config.json").is_file():
+        return pipeline_copy
+    spec = stage_params("models", REPO / "params.yaml")["specs"]["text_encoder"]
+    models_dir = tmp_path_factory.mktemp("models")
+    pull_model("text_encoder", spec, models_dir)
+    return models_dir / "text_encoder"
 
 
 @pytest.fixture(scope="session")
