@@ -6,6 +6,11 @@ answer every sub-question from its hits (batched), append
 `Sub-questionN / AnswerN` to the history. A `None` retriever stops a question.
 After `max_steps` (or when all stopped) the final answers are generated, batched.
 
+Who makes the routing decision is a strategy (`Decide`): the policy itself
+(`PolicyDecide`, the router), or the world's gold plan (`gold_plan_decide`,
+the demo's teacher for trajectory synthesis). Retrieval, sub-answers and the
+final answer are the same real steps either way.
+
 The official implementation runs one question at a time; this one never does.
 """
 
@@ -16,17 +21,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from r1router.benchmarks.loaders import resolve_image
 from r1router.benchmarks.schema import Question
+from r1router.errors import ConfigError
 from r1router.kb.retriever import Hit
-from r1router.router.generation import RecoveryConfig, generate_parsed
+from r1router.router.generation import Parsed, RecoveryConfig, generate_parsed
 from r1router.router.parsing import AnswerOutput, Decision, parse_answer, parse_decision
 from r1router.router.policy import GenerationConfig, Policy
 from r1router.router.prompts import (
     FEW_SHOT_FAMILY,
     decompose_messages,
     final_answer_messages,
+    format_decision,
     sub_answer_messages,
 )
 from r1router.router.trajectory import Step, Trajectory
@@ -62,12 +70,60 @@ def answer_fallback(text: str) -> AnswerOutput:
 
 
 @dataclass
-class _Active:
+class Active:
+    """One question in flight: what a decision strategy sees, and where the loop records the steps."""
+
     question: Question
     image: Path | None
     trajectory: Trajectory
     history: list[tuple[str, str]] = field(default_factory=list)
     done: bool = False
+
+
+class Decide(Protocol):
+    """Makes the next routing decision for every active question at once (one batched call)."""
+
+    def __call__(self, active: list[Active]) -> list[Parsed[Decision]]: ...
+
+
+@dataclass(frozen=True)
+class PolicyDecide:
+    """The router's own decision: the policy writes `<think><sub-question><ret>`, with format recovery."""
+
+    policy: Policy
+    config: LoopConfig
+
+    def __call__(self, active: list[Active]) -> list[Parsed[Decision]]:
+        def few_shot(state: Active) -> str | None:
+            return FEW_SHOT_FAMILY.get(state.question.dataset) if self.config.few_shot else None
+
+        return generate_parsed(
+            self.policy,
+            [decompose_messages(s.question.question, s.history, image=s.image, few_shot=few_shot(s)) for s in active],
+            parse_decision,
+            _stop,
+            self.config.decision,
+            self.config.recovery,
+        )
+
+
+def gold_plan_decide(active: list[Active]) -> list[Parsed[Decision]]:
+    """The world's gold plan as the decision: step n asks plan step n's sub-question of its KB, then stops.
+
+    No model output is generated, so none is counted.
+    """
+    decisions = []
+    for state in active:
+        plan, taken = state.question.gold_plan, len(state.trajectory.steps)
+        if plan is None:
+            raise ConfigError(f"question {state.question.qid} has no gold plan (only demo benchmarks have one)")
+        if taken < len(plan):
+            decision = Decision(f"gold plan step {taken + 1}", plan[taken].sub_question, plan[taken].kb)
+        else:
+            decision = Decision("gold plan complete", None, None)
+        raw = format_decision(decision.think, decision.sub_question, decision.kb)
+        decisions.append(Parsed(decision, raw, format_errors=0, outputs=0))
+    return decisions
 
 
 class RouterLoop:
@@ -80,15 +136,20 @@ class RouterLoop:
         config: LoopConfig,
         method: str = "router",
         on_step: Callable[[Trajectory, Step], None] | None = None,
+        decide: Decide | None = None,
     ):
-        """`on_step` is called as each step completes (stop decisions included), e.g. to print it live."""
+        """`on_step` is called as each step completes (stop decisions included), e.g. to print it live.
+
+        `decide` makes the routing decisions (default: the policy); `policy` answers in every case.
+        """
         self.policy, self.search, self.config, self.method = policy, search, config, method
         self.on_step = on_step
+        self.decide = decide or PolicyDecide(policy, config)
 
     def run(self, questions: list[Question], image_root: Path | None = None) -> list[Trajectory]:
         started = time.monotonic()
         states = [
-            _Active(
+            Active(
                 q,
                 resolve_image(image_root, q.image_id) if image_root is not None and q.image_id else None,
                 Trajectory(q.qid, q.dataset, q.question, q.image_id, self.method),
@@ -106,23 +167,9 @@ class RouterLoop:
             state.trajectory.seconds = elapsed
         return [s.trajectory for s in states]
 
-    def _few_shot(self, state: _Active) -> str | None:
-        return FEW_SHOT_FAMILY.get(state.question.dataset) if self.config.few_shot else None
-
-    def _step(self, active: list[_Active]) -> None:
-        decisions = generate_parsed(
-            self.policy,
-            [
-                decompose_messages(s.question.question, s.history, image=s.image, few_shot=self._few_shot(s))
-                for s in active
-            ],
-            parse_decision,
-            _stop,
-            self.config.decision,
-            self.config.recovery,
-        )
-        routed: list[tuple[_Active, Step]] = []
-        for state, parsed in zip(active, decisions, strict=True):
+    def _step(self, active: list[Active]) -> None:
+        routed: list[tuple[Active, Step]] = []
+        for state, parsed in zip(active, self.decide(active), strict=True):
             decision = parsed.value
             step = Step(decision.sub_question, decision.kb, think=decision.think, format_errors=parsed.format_errors)
             state.trajectory.steps.append(step)
@@ -148,13 +195,13 @@ class RouterLoop:
             state.history.append((step.sub_question or "", step.sub_answer))
             self._report(state, step)
 
-    def _report(self, state: _Active, step: Step) -> None:
+    def _report(self, state: Active, step: Step) -> None:
         if self.on_step is not None:
             self.on_step(state.trajectory, step)
 
-    def _retrieve(self, routed: list[tuple[_Active, Step]]) -> None:
+    def _retrieve(self, routed: list[tuple[Active, Step]]) -> None:
         """One batched search per KB, whatever the number of questions routed to it."""
-        by_kb: dict[str, list[tuple[_Active, Step]]] = defaultdict(list)
+        by_kb: dict[str, list[tuple[Active, Step]]] = defaultdict(list)
         for state, step in routed:
             by_kb[step.kb or ""].append((state, step))
         for kb, group in sorted(by_kb.items()):
@@ -163,7 +210,7 @@ class RouterLoop:
             for (_, step), step_hits in zip(group, hits, strict=True):
                 step.hits = step_hits
 
-    def _final(self, states: list[_Active]) -> None:
+    def _final(self, states: list[Active]) -> None:
         finals = generate_parsed(
             self.policy,
             [final_answer_messages(s.question.question, s.history, image=s.image) for s in states],

@@ -1,0 +1,156 @@
+"""A policy behind an OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp server, a hosted API).
+
+This is how the paper's large teachers run for trajectory synthesis: a
+server does the batching, so requests go out concurrently and the server
+batches them. Only the standard library is used (`urllib`), so no SDK
+version is pinned by the project.
+
+Transient failures (connection errors, HTTP 429 and 5xx) are retried with
+exponential backoff, honouring `Retry-After`; any other 4xx is a request the
+server will never accept (bad model name, bad key), so it fails at once with
+the server's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import mimetypes
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1router.errors import ConfigError, R1RouterError
+from r1router.progress import Progress
+from r1router.router.policy import Conversation, GenerationConfig, flatten_text
+
+log = logging.getLogger(__name__)
+
+
+class EndpointError(R1RouterError):
+    """The endpoint refused a request, or kept failing after every retry."""
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    base_url: str  # e.g. http://127.0.0.1:8000/v1 (the part before /chat/completions)
+    model: str
+    api_key_env: str | None = None  # name of the env var holding the key; None: send no key (a local server)
+    multimodal: bool = False  # send image parts as data URLs (a vision-language model behind the endpoint)
+    concurrency: int = 8  # requests in flight at once
+    timeout_s: float = 120.0
+    max_retries: int = 5
+    backoff_s: float = 1.0  # first wait; doubles on each retry
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"teacher base_url must be an http(s) URL, got {self.base_url!r}")
+        if self.concurrency < 1 or self.max_retries < 0 or self.backoff_s < 0:
+            raise ConfigError("concurrency must be >= 1, max_retries and backoff_s >= 0")
+
+
+def _image_url(image: Any) -> str:
+    """An image part's value (a path) as a data URL: a remote server cannot read our files."""
+    path = Path(image)
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def to_openai_messages(conversation: Conversation, multimodal: bool) -> list[dict[str, Any]]:
+    """Our content-part chats in the OpenAI shape; a text-only endpoint gets plain strings (images dropped)."""
+    if not multimodal:
+        return flatten_text(conversation)
+    messages = []
+    for message in conversation:
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "text":
+                parts.append({"type": "text", "text": part["text"]})
+            else:
+                parts.append({"type": "image_url", "image_url": {"url": _image_url(part["image"])}})
+        messages.append({"role": message["role"], "content": parts})
+    return messages
+
+
+class OpenAIPolicy:
+    """`Policy` over `POST {base_url}/chat/completions`, one request per conversation, `concurrency` at a time."""
+
+    def __init__(self, config: EndpointConfig):
+        self.config = config
+        self.multimodal = config.multimodal
+        self.api_key = None
+        if config.api_key_env is not None:
+            self.api_key = os.environ.get(config.api_key_env)
+            if not self.api_key:
+                raise ConfigError(f"teacher API key: environment variable {config.api_key_env} is not set")
+
+    def generate(self, conversations: list[Conversation], config: GenerationConfig) -> list[str]:
+        if not conversations:
+            return []
+        with (
+            Progress(len(conversations), "generate (endpoint)", unit="req") as progress,
+            ThreadPoolExecutor(max_workers=self.config.concurrency) as pool,
+        ):
+
+            def one(conversation: Conversation) -> str:
+                text = self._complete(conversation, config)
+                progress.update()
+                return text
+
+            return list(pool.map(one, conversations))
+
+    def request_body(self, conversation: Conversation, config: GenerationConfig) -> dict[str, Any]:
+        """Sampling settings are ours, never the server's defaults (see GenerationConfig)."""
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": to_openai_messages(conversation, self.multimodal),
+            "max_tokens": config.max_new_tokens,
+            "temperature": config.temperature if config.do_sample else 0.0,
+            "seed": config.seed,
+        }
+        if config.do_sample:
+            body["top_p"] = config.top_p
+            if config.top_k > 0:
+                body["top_k"] = config.top_k  # vLLM's extension; hosted APIs ignore it
+        return body
+
+    def _complete(self, conversation: Conversation, config: GenerationConfig) -> str:
+        url = self.config.base_url.rstrip("/") + "/chat/completions"
+        data = json.dumps(self.request_body(conversation, config)).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        for attempt in range(self.config.max_retries + 1):
+            wait = self.config.backoff_s * 2**attempt
+            try:
+                request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
+                    return _content(json.loads(response.read()), url)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", "replace")[:500]
+                if exc.code != 429 and exc.code < 500:
+                    raise EndpointError(f"{url}: HTTP {exc.code}: {detail}") from None
+                error = f"HTTP {exc.code}: {detail}"
+                retry_after = exc.headers.get("Retry-After", "")
+                wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else wait
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            if attempt == self.config.max_retries:
+                break
+            log.warning("%s: %s; retry %d/%d in %.1fs", url, error, attempt + 1, self.config.max_retries, wait)
+            time.sleep(wait)
+        raise EndpointError(f"{url}: still failing after {self.config.max_retries} retries ({error})")
+
+
+def _content(payload: dict[str, Any], url: str) -> str:
+    try:
+        content = payload["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise EndpointError(f"{url}: not a chat completion response: {json.dumps(payload)[:300]}") from None
+    return content or ""

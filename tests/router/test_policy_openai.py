@@ -1,0 +1,141 @@
+"""The OpenAI-compatible policy against a real HTTP server on 127.0.0.1, started by the test."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from r1router.errors import ConfigError
+from r1router.router.policy import GenerationConfig
+from r1router.router.policy_openai import EndpointConfig, EndpointError, OpenAIPolicy
+from r1router.router.prompts import decompose_messages
+
+
+class Endpoint:
+    """A chat-completions server that answers each request with the next scripted status."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.requests = []  # (path, headers, body) of every request received
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.requests.append((self.path, dict(self.headers), body))
+                status = endpoint.statuses.pop(0) if endpoint.statuses else 200
+                if status == 200:
+                    last = body["messages"][-1]["content"]
+                    text = last if isinstance(last, str) else last[0]["text"]
+                    payload = {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}}]}
+                else:
+                    payload = {"error": {"message": f"scripted {status}"}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def config(url, **overrides):
+    settings = {"base_url": url, "model": "teacher-7b", "api_key_env": "R1ROUTER_TEST_KEY", "backoff_s": 0.01}
+    return EndpointConfig(**{**settings, **overrides})
+
+
+def test_retries_a_503_then_sends_the_chat_with_our_settings_and_the_key(monkeypatch):
+    monkeypatch.setenv("R1ROUTER_TEST_KEY", "sk-test-123")
+    conversation = decompose_messages("Who directed Lantern?", [])
+    with Endpoint([503]) as endpoint:
+        policy = OpenAIPolicy(config(endpoint.url, concurrency=1))
+        generation = GenerationConfig(max_new_tokens=48, do_sample=True, temperature=0.7, top_p=0.9, seed=5)
+        [text] = policy.generate([conversation], generation)
+    assert text == "echo: Origin question: Who directed Lantern?\n"
+    assert len(endpoint.requests) == 2  # the 503, then the retry
+    path, headers, body = endpoint.requests[1]
+    assert path == "/v1/chat/completions"
+    assert headers["Authorization"] == "Bearer sk-test-123"
+    assert body == {
+        "model": "teacher-7b",
+        "messages": [
+            {"role": "system", "content": conversation[0]["content"][0]["text"]},
+            {"role": "user", "content": "Origin question: Who directed Lantern?\n"},
+        ],
+        "max_tokens": 48,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "seed": 5,
+    }
+
+
+def test_many_conversations_keep_their_order_and_429_is_retried(monkeypatch):
+    monkeypatch.setenv("R1ROUTER_TEST_KEY", "k")
+    conversations = [decompose_messages(f"Question number {i}?", []) for i in range(6)]
+    with Endpoint([429, 500]) as endpoint:
+        texts = OpenAIPolicy(config(endpoint.url, concurrency=3)).generate(conversations, GenerationConfig())
+    assert texts == [f"echo: Origin question: Question number {i}?\n" for i in range(6)]
+    assert len(endpoint.requests) == 8
+    assert all(body["temperature"] == 0.0 and "top_p" not in body for _, _, body in endpoint.requests)
+
+
+def test_a_client_error_fails_at_once_with_the_servers_message(monkeypatch):
+    monkeypatch.setenv("R1ROUTER_TEST_KEY", "k")
+    with Endpoint([404]) as endpoint, pytest.raises(EndpointError, match=r"HTTP 404: .*scripted 404"):
+        OpenAIPolicy(config(endpoint.url)).generate([decompose_messages("Q?", [])], GenerationConfig())
+    assert len(endpoint.requests) == 1
+
+
+def test_gives_up_after_the_last_retry(monkeypatch):
+    monkeypatch.setenv("R1ROUTER_TEST_KEY", "k")
+    with Endpoint([502, 502, 502]) as endpoint, pytest.raises(EndpointError, match=r"after 2 retries .*HTTP 502"):
+        policy = OpenAIPolicy(config(endpoint.url, max_retries=2))
+        policy.generate([decompose_messages("Q?", [])], GenerationConfig())
+    assert len(endpoint.requests) == 3
+
+
+def test_connection_refused_is_retried_then_reported():
+    with Endpoint([]) as endpoint:
+        url = endpoint.url  # the server is closed below, so nothing listens on this port
+    policy = OpenAIPolicy(config(url, api_key_env=None, max_retries=1))
+    with pytest.raises(EndpointError, match=r"after 1 retries .*(Connection|refused)"):
+        policy.generate([decompose_messages("Q?", [])], GenerationConfig())
+
+
+def test_images_go_as_data_urls_to_a_multimodal_endpoint(tmp_path):
+    image = tmp_path / "q.png"
+    Image.new("RGB", (4, 4), "red").save(image)
+    with Endpoint([]) as endpoint:
+        policy = OpenAIPolicy(config(endpoint.url, api_key_env=None, multimodal=True))
+        policy.generate([decompose_messages("What is this?", [], image=str(image))], GenerationConfig())
+    _, headers, body = endpoint.requests[0]
+    assert "Authorization" not in headers
+    text, picture = body["messages"][1]["content"]
+    assert text == {"type": "text", "text": "Origin question: What is this?\n"}
+    assert picture["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+
+
+def test_a_missing_key_or_bad_url_is_a_config_error(monkeypatch):
+    monkeypatch.delenv("R1ROUTER_TEST_KEY", raising=False)
+    with pytest.raises(ConfigError, match="R1ROUTER_TEST_KEY is not set"):
+        OpenAIPolicy(config("http://127.0.0.1:1/v1"))
+    with pytest.raises(ConfigError, match="http"):
+        config("127.0.0.1:8000/v1")
