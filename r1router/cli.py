@@ -18,9 +18,11 @@ app = typer.Typer(
 world_app = typer.Typer(help="The offline demo world.", no_args_is_help=True)
 models_app = typer.Typer(help="Models named by the active profile.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge bases: build, search.", no_args_is_help=True)
+steps_app = typer.Typer(help="Step rows: the training data of SFT and Step-GRPO.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(models_app, name="models")
 app.add_typer(kb_app, name="kb")
+app.add_typer(steps_app, name="steps")
 
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: ./params.yaml)")]
 
@@ -126,6 +128,24 @@ def score(
     from r1router.evaluation.score_file import format_score, score_file
 
     typer.echo(format_score(score_file(file, dataset)))
+
+
+@steps_app.command("convert")
+def steps_convert(
+    released: Annotated[Path, typer.Option(help="the paper's released Step-GRPO file ({images, steps} per line)")],
+    out: Annotated[Path, typer.Option(help="step rows JSONL to write (one row per step)")],
+) -> None:
+    """Validate the paper's released trajectories and write them as step rows, ready for SFT or Step-GRPO."""
+    from collections import Counter
+
+    from r1router.training.steps import read_released_trajectories, write_step_rows
+
+    trajectories = read_released_trajectories(released)
+    rows = [row for trajectory in trajectories for row in trajectory]
+    write_step_rows(out, rows)
+    counts = Counter(row.step_type for row in rows)
+    summary = f"{counts['ret']} ret, {counts['ans']} ans"
+    typer.echo(f"{len(rows)} step rows ({summary}) from {len(trajectories)} trajectories → {out}")
 
 
 TRAINED_MARKER = "r1router-train.json"  # written by the training stages into a trained router's directory

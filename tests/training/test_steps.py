@@ -178,3 +178,15 @@ def test_a_trajectory_cut_by_max_steps_has_no_stop_row():
     trajectory.steps[0].sub_answer = ""
     with pytest.raises(ValueError, match="no sub-answer"):
         trajectory_step_rows(trajectory, question, image="infoseek_train_00001.png")
+
+
+def test_cli_converts_the_released_file(released_sample, tmp_path):
+    from typer.testing import CliRunner
+
+    from r1router.cli import app
+
+    out = tmp_path / "steps.jsonl"
+    result = CliRunner().invoke(app, ["steps", "convert", "--released", str(released_sample), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "376 step rows (173 ret, 203 ans) from 60 trajectories" in result.output
+    assert len(read_step_rows(out)) == 376
