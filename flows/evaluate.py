@@ -32,7 +32,7 @@ def evaluate_flow() -> dict:
         }
         kbs = params["kbs"]
         data = input_version(*question_files.values(), *(Path(params["kb_dir"]) / kb for kb in kbs))
-        code = code_version("r1router/router", "r1router/evaluation", "r1router/kb")
+        code = code_version("evaluate")
         tracking.set_tag("prompt_version", PROMPT_VERSION)
         results: dict[str, dict] = {}
         for method, policy_dir in params["methods"].items():

@@ -22,6 +22,7 @@ def kb_flow() -> dict:
         world_dir = Path(params["world_dir"])
         out_root = Path(params["out_dir"])
         kinds = [kind for kind in KINDS if kind in params]
+        code = code_version("kb")
         image_encoder = params.get("image", {}).get("encoder", {})
         if "train" in params.get("image", {}) and "path" in image_encoder:
             image_kb = world_dir / "kb" / "image.parquet"
@@ -32,7 +33,7 @@ def kb_flow() -> dict:
                 out_dir=image_encoder["path"],
                 train=params["image"]["train"],
                 data=input_version(image_kb, world_dir / "kb" / "images"),
-                code=code_version("r1router/encoders"),
+                code=code,
             )
             for epoch, loss in enumerate(train_metrics.get("loss", []), start=1):
                 mlflow.log_metric("image_encoder.loss", loss, step=epoch)
@@ -52,7 +53,7 @@ def kb_flow() -> dict:
                 index=params[kind]["index"],
                 settings=settings,
                 data=input_version(input_path) + encoder_fingerprint(encoder),
-                code=code_version("r1router/kb", "r1router/encoders"),
+                code=code,
             )
         recall = retrieval_recall_task(
             kb_root=str(out_root),
@@ -61,7 +62,7 @@ def kb_flow() -> dict:
             split=params["eval"]["split"],
             k=params["eval"]["k"],
             data=input_version(world_dir / "questions", *(out_root / kind for kind in kinds)),
-            code=code_version("r1router/kb", "r1router/benchmarks"),
+            code=code,
         )
         metrics = {**recall, "build_seconds": {kind: b["stats"]["seconds"] for kind, b in builds.items()}}
         write_json(METRICS, metrics)

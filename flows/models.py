@@ -15,7 +15,7 @@ from tasks.models import pull_model_task
 def models_flow() -> dict:
     with tracked_stage("models") as (params, mlflow):
         models_dir = params["models_dir"]
-        code = code_version("r1router/models")
+        code = code_version("models")
         manifests = {
             name: run_cached(
                 pull_model_task, [Path(models_dir) / name], name=name, spec=spec, models_dir=models_dir, code=code

@@ -21,7 +21,7 @@ def world_flow() -> dict:
             out_dir=params["out_dir"],
             seed=params["seed"],
             size=params["size"],
-            code=code_version("r1router/world"),
+            code=code_version("world"),
         )
         write_json(METRICS, counts)
         mlflow.log_metrics(numeric_metrics(counts))

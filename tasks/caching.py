@@ -17,6 +17,8 @@ from typing import Any
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
+from r1router.dvcfile import DVC_FILE, code_deps, load_stages
+from r1router.errors import ConfigError
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 
 STAMP = ".r1router-stamp"
@@ -43,10 +45,20 @@ def outputs_intact(directories: Iterable[str | Path]) -> bool:
     return True
 
 
-def code_version(*packages: str) -> str:
-    """Hash of the source of the core subpackages a task calls (TASK_SOURCE sees only the wrapper)."""
-    files = sorted(f for package in packages for f in (ROOT / package).rglob("*.py"))
-    return text_sha256("".join(f"{f.relative_to(ROOT)}:{file_sha256(f)}" for f in files))
+def code_version(stage: str, root: Path = ROOT) -> str:
+    """Hash of the Python source among `stage`'s deps in dvc.yaml (TASK_SOURCE sees only the task wrapper).
+
+    Derived from dvc.yaml rather than listed per flow, so the cache key and DVC's
+    re-run decision always cover the same code: editing a file DVC would re-run
+    the stage for also invalidates the stage's cached task results.
+    """
+    root = Path(root).resolve()
+    stages = load_stages(root)
+    if stage not in stages:
+        raise ConfigError(f"{root / DVC_FILE}: no stage '{stage}' (code_version takes a dvc.yaml stage name)")
+    paths = code_deps(stages[stage], root)
+    files = sorted({f for path in paths for f in ([path] if path.is_file() else path.rglob("*.py"))})
+    return text_sha256("".join(f"{f.relative_to(root)}:{file_sha256(f)}" for f in files))
 
 
 def input_version(*paths: str | Path) -> str:
