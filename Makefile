@@ -24,10 +24,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Stages run `python -m flows.<stage>`: the venv's bin goes first on PATH so
-# that `python` is the one with the project installed.
+# that `python` is the one with the project installed. `r1router repro` runs
+# `dvc repro` under the checkout's pipeline lock and one parent MLflow run.
 repro: $(STAMP)
 	@test -d .dvc || (echo "not a DVC repo: run from the repository root" && exit 1)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/r1router repro
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""What every stage flow does around its tasks: read its params, open its MLflow run."""
+"""What every stage flow does around its tasks: hold the pipeline lock, read its params, open its MLflow run."""
 
 from __future__ import annotations
 
@@ -9,15 +9,24 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from r1router.config import stage_params
-from r1router.tracking import stage_run
+from r1router.locking import pipeline_lock
+from r1router.tracking import close_orphaned_runs, stage_run
 
 
 @contextmanager
 def tracked_stage(stage: str) -> Iterator[tuple[dict[str, Any], Any]]:
-    """Yield `(params, mlflow)` inside an MLflow run tagged with this Prefect flow run."""
-    params = stage_params(stage)
-    with stage_run(stage, params, tags={"prefect_flow_run_id": str(flow_run.id)}) as mlflow:
-        yield params, mlflow
+    """Yield `(params, mlflow)` inside an MLflow run tagged with this Prefect flow run.
+
+    The stage holds the checkout's pipeline lock (or rides on the lock of the
+    `r1router repro` / pipeline flow that started it), so a second pipeline run
+    on this checkout is refused instead of overwriting this one's outputs.
+    """
+    with pipeline_lock(command=f"python -m flows.{stage}") as lock:
+        if lock.acquired:
+            close_orphaned_runs()
+        params = stage_params(stage)
+        with stage_run(stage, params, tags={"prefect_flow_run_id": str(flow_run.id)}) as mlflow:
+            yield params, mlflow
 
 
 def numeric_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from r1router.cli_pipeline import register as register_pipeline_commands
 from r1router.cli_schedule import schedule_app
 from r1router.errors import R1RouterError
 
@@ -23,8 +24,9 @@ steps_app = typer.Typer(help="Step rows: the training data of SFT and Step-GRPO.
 app.add_typer(world_app, name="world")
 app.add_typer(models_app, name="models")
 app.add_typer(kb_app, name="kb")
-app.add_typer(schedule_app, name="schedule")
 app.add_typer(steps_app, name="steps")
+app.add_typer(schedule_app, name="schedule")
+register_pipeline_commands(app)
 
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params.yaml to read (default: ./params.yaml)")]
 

@@ -1,25 +1,42 @@
 """MLflow runs for pipeline stages, against a SQLite store inside the repo.
 
-Every stage gets a run tagged with the code version and a hash of its params,
-so a number in the MLflow UI can be traced back to what produced it. A stage
-that raises leaves its run FAILED with the traceback as an artifact, never
-RUNNING.
+Every stage gets a run tagged with the code version, a hash of its params and
+the DVC hashes of what it read and wrote (`r1router.lineage`), so a number in
+the MLflow UI can be traced back to what produced it. A pipeline run
+(`r1router repro`) is one parent run; stage processes find it through
+`R1ROUTER_PARENT_RUN_ID` and become its children.
+
+A run that raises, or whose process gets SIGINT/SIGTERM/SIGHUP, ends FAILED
+with the traceback as the artifact `error.txt`, never RUNNING. Only SIGKILL
+cannot be caught: `close_orphaned_runs` ends such runs FAILED afterwards, once
+their process is gone.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import socket
 import subprocess
+import threading
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from r1router import lineage
+from r1router.errors import ConfigError
 from r1router.hashing import text_sha256
+from r1router.locking import pid_alive
+
+log = logging.getLogger(__name__)
 
 EXPERIMENT = "r1router"
+PARENT_RUN_ENV = "R1ROUTER_PARENT_RUN_ID"
+ERROR_ARTIFACT = "error.txt"
 
 
 def tracking_uri(root: Path = Path(".")) -> str:
@@ -61,23 +78,180 @@ def params_hash(params: Mapping[str, Any]) -> str:
     return text_sha256(json.dumps(params, sort_keys=True, default=str))[:16]
 
 
+def use_store(root: Path = Path(".")) -> str:
+    """Point MLflow at the project's store and experiment; return the experiment id."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        with suppress(MlflowException):  # another process may have created it in between
+            mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlartifacts").resolve().as_uri())
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def process_tags(root: Path = Path(".")) -> dict[str, str]:
+    """Which checkout, host and process own a run: what `close_orphaned_runs` checks."""
+    return {
+        "r1router.checkout": str(root.resolve()),
+        "r1router.host": socket.gethostname(),
+        "r1router.pid": str(os.getpid()),
+    }
+
+
+class Terminated(SystemExit):
+    """SIGTERM/SIGHUP as an exception, so cleanup runs; exits 128+signal like the default action."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"terminated by {signal.Signals(self.signum).name}"
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def termination_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Terminated` instead of killing the process outright.
+
+    Only where nobody installed a handler already (Prefect's flow engine raises
+    its own `TerminationSignal`) and only in the main thread (Python's rule).
+    """
+    installed: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                installed[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in installed.items():
+            signal.signal(signum, handler)
+
+
+def _start_run(mlflow: Any, name: str, tags: dict[str, str]) -> Any:
+    """Start a run under this process's active run, else under `R1ROUTER_PARENT_RUN_ID`, else top-level."""
+    if mlflow.active_run() is not None:
+        return mlflow.start_run(run_name=name, nested=True, tags=tags)
+    from mlflow.exceptions import MlflowException
+
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        try:
+            mlflow.MlflowClient().get_run(parent)
+        except MlflowException:
+            log.warning("%s=%s is not a run in %s; starting a top-level run", PARENT_RUN_ENV, parent, tracking_uri())
+            return mlflow.start_run(run_name=name, tags={**tags, "r1router.missing_parent": parent})
+        return mlflow.start_run(run_name=name, parent_run_id=parent, tags=tags)
+    return mlflow.start_run(run_name=name, tags=tags)
+
+
+@contextmanager
+def tracked_run(name: str, tags: Mapping[str, str], root: Path = Path(".")) -> Iterator[Any]:
+    """An MLflow run that ends FINISHED, or FAILED with `error.txt` on any exception or signal."""
+    import mlflow
+
+    use_store(root)
+    with termination_raises(), _start_run(mlflow, name, {**process_tags(root), **tags}):
+        try:
+            yield mlflow
+        except BaseException:
+            mlflow.log_text(traceback.format_exc(), ERROR_ARTIFACT)
+            mlflow.end_run(status="FAILED")
+            raise
+
+
 @contextmanager
 def stage_run(
     stage: str, params: Mapping[str, Any], tags: Mapping[str, str] | None = None, root: Path = Path(".")
 ) -> Iterator[Any]:
-    """Open an MLflow run for one stage; yield the `mlflow` module for logging inside it."""
-    import mlflow
+    """Open an MLflow run for one stage; yield the `mlflow` module for logging inside it.
 
-    mlflow.set_tracking_uri(tracking_uri(root))
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlartifacts").resolve().as_uri())
-    mlflow.set_experiment(EXPERIMENT)
-    all_tags = {"stage": stage, "params_hash": params_hash(params), **git_state(root), **(tags or {})}
-    with mlflow.start_run(run_name=stage, tags=all_tags):
+    Tagged at the start with the DVC hash of every dep, and on success with the
+    hash of every out (see `r1router.lineage`). Outside a DVC project, or for a
+    stage dvc.yaml does not declare, the run is tagged `dvc.tracked=false`.
+    """
+    tracked = lineage.is_dvc_project(root)
+    dvc_tags = {"dvc.tracked": "false"}
+    if tracked:
+        try:
+            dvc_tags = {"dvc.tracked": "true", **lineage.dep_tags(stage, root)}
+        except ConfigError as exc:
+            log.warning("no lineage tags for stage '%s': %s", stage, exc)
+            tracked = False
+            dvc_tags = {"dvc.tracked": "false"}
+    all_tags = {
+        "stage": stage,
+        "r1router.kind": "stage",
+        "params_hash": params_hash(params),
+        **git_state(root),
+        **dvc_tags,
+        **(tags or {}),
+    }
+    with tracked_run(stage, all_tags, root) as mlflow:
         mlflow.log_params(flatten(params))
+        yield mlflow
+        if tracked:
+            mlflow.set_tags(lineage.out_tags(stage, root))
+
+
+@contextmanager
+def pipeline_run(tags: Mapping[str, str] | None = None, root: Path = Path(".")) -> Iterator[Any]:
+    """The parent run of one pipeline run; stage runs started meanwhile (here or in child processes) nest in it."""
+    from r1router.config import load_profile, params_path
+
+    profile, sections = load_profile(root / params_path())
+    all_tags = {
+        "r1router.kind": "pipeline",
+        "profile": profile,
+        "params_hash": params_hash({"profile": profile, "profiles": {profile: sections}}),
+        "dvc.lock_md5.before": lineage.lock_md5(root),
+        **git_state(root),
+        **(tags or {}),
+    }
+    with tracked_run("pipeline", all_tags, root) as mlflow:
+        previous = os.environ.get(PARENT_RUN_ENV)
+        os.environ[PARENT_RUN_ENV] = mlflow.active_run().info.run_id
         try:
             yield mlflow
-        except BaseException:
-            mlflow.log_text(traceback.format_exc(), "error.txt")
-            mlflow.end_run(status="FAILED")
-            raise
+        finally:
+            if previous is None:
+                os.environ.pop(PARENT_RUN_ENV, None)
+            else:
+                os.environ[PARENT_RUN_ENV] = previous
+            mlflow.set_tag("dvc.lock_md5.after", lineage.lock_md5(root))
+
+
+def close_orphaned_runs(root: Path = Path(".")) -> list[str]:
+    """End FAILED every RUNNING run of this checkout whose process is gone (SIGKILL, OOM); return their ids.
+
+    A run's process is known from its `r1router.*` tags; runs of live processes,
+    other hosts or other checkouts are left alone.
+    """
+    import mlflow
+
+    experiment = use_store(root)
+    client = mlflow.MlflowClient()
+    mine = {"r1router.checkout": str(root.resolve()), "r1router.host": socket.gethostname()}
+    closed = []
+    for run in client.search_runs([experiment], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        if any(tags.get(key) != value for key, value in mine.items()):
+            continue
+        pid = tags.get("r1router.pid", "")
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        message = f"process {pid} ended without closing this run (killed by SIGKILL or out of memory?)\n"
+        client.log_text(run.info.run_id, message, ERROR_ARTIFACT)
+        client.set_terminated(run.info.run_id, status="FAILED")
+        closed.append(run.info.run_id)
+    if closed:
+        log.warning("closed %d orphaned MLflow run(s) as FAILED: %s", len(closed), ", ".join(closed))
+    return closed

@@ -1,0 +1,182 @@
+"""What a stage read and wrote, in DVC's own hashes, as MLflow tags.
+
+A stage run is tagged with `dvc.dep.<path>` for every dep and, when it
+succeeds, `dvc.out.<path>` for every out: the md5 DVC records in dvc.lock
+(`<md5>.dir` for a directory), computed by DVC's own code on the stage
+objects it loads from dvc.yaml (so `${profile}` and every other interpolation
+resolve exactly as in `dvc repro`). A dep's tag is the hash of its *current*
+content, which is what DVC hashes just before running the command and then
+writes into dvc.lock: while a stage runs, dvc.lock still holds the hashes of
+the previous run, stale for exactly the deps that made it run again (those
+are listed in `dvc.deps_changed`). DVC's state database remembers hashes by
+inode and mtime, so files DVC just hashed are not read again.
+
+A downstream stage may depend on a path *inside* an out (`models/policy`
+inside `models`); the producing run also tags `dvc.out.<that path>`, so that
+`r1router lineage` can match `dvc.dep.P == dvc.out.P` by equality.
+
+`stage_deps` / `stage_outs` are the one place other code (Prefect's code
+versions, the pipeline flow) learns what a stage reads and writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from r1router.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILE = "dvc.yaml"
+LOCK_FILE = "dvc.lock"
+DEP_PREFIX = "dvc.dep."
+OUT_PREFIX = "dvc.out."
+MISSING = "missing"
+_TAG_UNSAFE = re.compile(r"[^/\w.\- :]")
+
+
+def tag_key(prefix: str, path: str) -> str:
+    """MLflow tag key for a dep/out path (characters MLflow refuses become `_`, the same on both sides)."""
+    return prefix + _TAG_UNSAFE.sub("_", path)
+
+
+def is_dvc_project(root: str | Path) -> bool:
+    return (Path(root) / ".dvc").is_dir() and (Path(root) / PROJECT_FILE).is_file()
+
+
+@contextmanager
+def _repo(root: str | Path) -> Iterator[Any]:
+    from dvc.repo import Repo
+
+    root = Path(root).resolve()
+    if not is_dvc_project(root):
+        raise ConfigError(f"{root}: not a DVC project with a {PROJECT_FILE}")
+    with Repo(str(root)) as repo:
+        yield repo
+
+
+def _stages(repo: Any) -> dict[str, Any]:
+    """Every stage of the root dvc.yaml by name, interpolated by DVC."""
+    stages = repo.stage.load_file(os.path.join(repo.root_dir, PROJECT_FILE))
+    return {stage.name: stage for stage in stages}
+
+
+def _stage(repo: Any, name: str) -> Any:
+    stages = _stages(repo)
+    if name not in stages:
+        raise ConfigError(f"{Path(repo.root_dir) / PROJECT_FILE}: no stage '{name}' (stages: {', '.join(stages)})")
+    return stages[name]
+
+
+def _file_deps(stage: Any) -> list[Any]:
+    """Deps that are paths (params are tagged through `params_hash` and the run's params)."""
+    from dvc.dependency.param import ParamsDependency
+
+    return [dep for dep in stage.deps if not isinstance(dep, ParamsDependency)]
+
+
+def _current_hash(entry: Any) -> str:
+    """The md5 DVC would record for this dep/out now (legacy `md5-dos2unix` entries move to md5 as DVC does)."""
+    if not entry.exists:
+        return MISSING
+    entry.update_legacy_hash_name()
+    return str(entry.get_hash().value)
+
+
+def stage_deps(stage: str, root: str | Path = ".") -> list[str]:
+    """Paths the stage depends on, as written in dvc.yaml after interpolation (params excluded)."""
+    with _repo(root) as repo:
+        return [dep.def_path for dep in _file_deps(_stage(repo, stage))]
+
+
+def stage_outs(stage: str, root: str | Path = ".") -> list[str]:
+    """Paths the stage writes: outs, metrics and plots, as written in dvc.yaml after interpolation."""
+    with _repo(root) as repo:
+        return [out.def_path for out in _stage(repo, stage).outs]
+
+
+def lock_entry(stage: str, root: str | Path = ".") -> dict[str, Any] | None:
+    """The stage's entry in dvc.lock, or None when dvc.lock does not hold it (yet)."""
+    path = Path(root) / LOCK_FILE
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return (data.get("stages") or {}).get(stage)
+
+
+def lock_md5(root: str | Path = ".") -> str:
+    """md5 of dvc.lock's bytes: one fingerprint of the whole pipeline state, or 'absent'."""
+    path = Path(root) / LOCK_FILE
+    return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+
+
+def dep_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
+    """Tags for a stage run as it starts: the hash of every dep, and how this run relates to dvc.lock."""
+    with _repo(root) as repo:
+        dvc_stage = _stage(repo, stage)
+        tags = {
+            "dvc.stage": stage,
+            "dvc.lock_present": str(lock_entry(stage, root) is not None).lower(),
+            # DVC sets DVC_STAGE (and DVC_ROOT) for every stage command it runs (dvc/stage/run.py).
+            "dvc.repro": str(os.environ.get("DVC_STAGE") == dvc_stage.addressing).lower(),
+        }
+        changed = []
+        for dep in _file_deps(dvc_stage):
+            recorded = dep.hash_info.value if dep.hash_info else None
+            current = _current_hash(dep)
+            tags[tag_key(DEP_PREFIX, dep.def_path)] = current
+            if recorded != current:
+                changed.append(dep.def_path)
+        tags["dvc.deps_changed"] = ",".join(changed)
+    return tags
+
+
+def _inside(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def out_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
+    """Tags for a stage run that succeeded: the hash of each out, and of each path inside it that another
+    stage depends on. An out the stage did not write is an error, as it is for DVC."""
+    with _repo(root) as repo:
+        stages = _stages(repo)
+        if stage not in stages:
+            raise ConfigError(f"{Path(repo.root_dir) / PROJECT_FILE}: no stage '{stage}'")
+        tags: dict[str, str] = {}
+        outs = stages[stage].outs
+        for out in outs:
+            value = _current_hash(out)
+            if value == MISSING:
+                raise DataError(out.fs_path, f"stage '{stage}' finished without writing this out ({PROJECT_FILE})")
+            tags[tag_key(OUT_PREFIX, out.def_path)] = value
+        for other in stages.values():
+            for dep in _file_deps(other) if other.name != stage else []:
+                key = tag_key(OUT_PREFIX, dep.def_path)
+                if key not in tags and any(_inside(dep.fs_path, out.fs_path) for out in outs):
+                    tags[key] = _current_hash(dep)
+    return tags
+
+
+def producers(root: str | Path = ".") -> dict[str, str]:
+    """Each out path of dvc.yaml → the stage that writes it (empty outside a DVC project)."""
+    if not is_dvc_project(root):
+        return {}
+    with _repo(root) as repo:
+        return {out.def_path: name for name, stage in _stages(repo).items() for out in stage.outs}
+
+
+def producer_of(path: str, outs: dict[str, str]) -> str | None:
+    """The stage whose out holds `path` (the out itself or a directory above it), or None for a source."""
+    for out, stage in outs.items():
+        if _inside(path, out):
+            return stage
+    return None

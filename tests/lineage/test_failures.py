@@ -1,0 +1,88 @@
+"""A stage that raises, is interrupted or is SIGKILLed never leaves a RUNNING run; neither does the parent run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from r1router.tracking import Terminated, stage_run
+
+
+def running(pid: int) -> bool:
+    """True while `pid` runs; a zombie nobody reaped (init here does not) has finished."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def wait_for(path: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+def by_kind(runs: list[dict]) -> tuple[dict, dict[str, dict]]:
+    [parent] = [run for run in runs if run["tags"].get("r1router.kind") == "pipeline"]
+    return parent, {run["tags"]["stage"]: run for run in runs if "stage" in run["tags"]}
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, lambda: Terminated(signal.SIGTERM)])
+def test_an_interrupted_stage_run_ends_failed_with_the_error_as_an_artifact(toy, monkeypatch, interrupt):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", toy.env["MLFLOW_TRACKING_URI"])
+    monkeypatch.delenv("R1ROUTER_PARENT_RUN_ID", raising=False)
+    with pytest.raises((KeyboardInterrupt, SystemExit)), stage_run("prep", {"repeat": 1}, root=toy.root):
+        raise interrupt()
+    [run] = toy.runs()
+    assert run["status"] == "FAILED"
+    error = toy.artifact(run, "error.txt")
+    assert "KeyboardInterrupt" in error or "terminated by SIGTERM" in error
+    assert "dvc.out.data/prep" not in run["tags"]  # outs are tagged only on success
+    assert run["tags"]["dvc.dep.raw/toy"].endswith(".dir")  # deps are tagged from the start
+
+
+@pytest.mark.slow
+def test_a_stage_that_raises_fails_its_run_and_the_parent_run(toy):
+    proc = toy.r1router("repro", "prep", check=False, TOY_FAIL="prep")
+    assert proc.returncode != 0
+    parent, stages = by_kind(toy.runs())
+    assert stages["prep"]["status"] == "FAILED"
+    assert "RuntimeError: toy failure in prep" in toy.artifact(stages["prep"], "error.txt")
+    assert parent["status"] == "FAILED"
+    assert f"failed stage runs: prep ({stages['prep']['id']})" in toy.artifact(parent, "error.txt")
+    assert f"failed stage runs: prep ({stages['prep']['id']})" in proc.stderr
+    assert "toy failure in prep" in toy.artifact(parent, "dvc-repro.log")
+    assert parent["tags"]["dvc.exit_code"] == str(proc.returncode)
+
+
+@pytest.mark.slow
+def test_sigterm_to_repro_stops_the_stage_and_fails_both_runs(toy):
+    repro = toy.popen(sys.executable, "-m", "r1router.cli", "repro", "prep", TOY_HANG="prep")
+    wait_for(toy.root / "prep.pid")
+    stage_pid = int((toy.root / "prep.pid").read_text())
+    repro.send_signal(signal.SIGTERM)
+    _, err = repro.communicate(timeout=180)
+    assert repro.returncode == 128 + signal.SIGTERM, err
+    assert not running(stage_pid)  # the signal reached the stage through dvc's process group
+    parent, stages = by_kind(toy.runs())
+    assert stages["prep"]["status"] == "FAILED"
+    assert "terminated by SIGTERM" in toy.artifact(stages["prep"], "error.txt")
+    assert parent["status"] == "FAILED"
+    assert "terminated by SIGTERM" in toy.artifact(parent, "error.txt")
+
+
+@pytest.mark.slow
+def test_a_sigkilled_stage_run_is_closed_failed_by_the_parent(toy):
+    proc = toy.r1router("repro", "prep", check=False, TOY_KILL9="prep")
+    assert proc.returncode != 0
+    parent, stages = by_kind(toy.runs())
+    assert stages["prep"]["status"] == "FAILED"
+    assert "ended without closing this run" in toy.artifact(stages["prep"], "error.txt")
+    assert parent["tags"]["r1router.orphans_closed"] == stages["prep"]["id"]
+    assert parent["status"] == "FAILED"
