@@ -105,8 +105,9 @@ class Toy:
             "GIT_COMMITTER_EMAIL": "t@t",
         }
 
-    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run(args, cwd=self.root, env={**self.env, **env}, capture_output=True, text=True, timeout=600)
+    def run(self, *args: str, check: bool = True, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+        env = {**self.env, **env}
+        proc = subprocess.run(args, cwd=cwd or self.root, env=env, capture_output=True, text=True, timeout=600)
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
@@ -116,8 +117,8 @@ class Toy:
             args, cwd=self.root, env={**self.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
-    def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        return self.run(str(BIN / "dvc"), *args, check=check, **env)
+    def dvc(self, *args: str, check: bool = True, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+        return self.run(str(BIN / "dvc"), *args, check=check, cwd=cwd, **env)
 
     def r1router(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "r1router.cli", *args, check=check, **env)
