@@ -178,28 +178,28 @@ def stage_run(
     hash of every out (see `r1router.lineage`). Outside a DVC project, or for a
     stage dvc.yaml does not declare, the run is tagged `dvc.tracked=false`.
     """
-    tracked = lineage.is_dvc_project(root)
-    dvc_tags = {"dvc.tracked": "false"}
-    if tracked:
-        try:
-            dvc_tags = {"dvc.tracked": "true", **lineage.dep_tags(stage, root)}
-        except ConfigError as exc:
-            log.warning("no lineage tags for stage '%s': %s", stage, exc)
-            tracked = False
-            dvc_tags = {"dvc.tracked": "false"}
-    all_tags = {
-        "stage": stage,
-        "r1router.kind": "stage",
-        "params_hash": params_hash(params),
-        **git_state(root),
-        **dvc_tags,
-        **(tags or {}),
-    }
-    with tracked_run(stage, all_tags, root) as mlflow:
+    all_tags = {"stage": stage, "r1router.kind": "stage", "params_hash": params_hash(params), **git_state(root)}
+    with tracked_run(stage, {**all_tags, **(tags or {})}, root) as mlflow:
         mlflow.log_params(flatten(params))
+        tracked = _tag_deps(mlflow, stage, root)
         yield mlflow
         if tracked:
             mlflow.set_tags(lineage.out_tags(stage, root))
+
+
+def _tag_deps(mlflow: Any, stage: str, root: Path) -> bool:
+    """Tag the active run with its deps' hashes, inside the run so that a failure here fails the run visibly.
+
+    Returns False (tag `dvc.tracked=false`) when there is no DVC project or dvc.yaml lacks the stage.
+    """
+    if lineage.is_dvc_project(root):
+        try:
+            mlflow.set_tags({"dvc.tracked": "true", **lineage.dep_tags(stage, root)})
+            return True
+        except ConfigError as exc:
+            log.warning("no lineage tags for stage '%s': %s", stage, exc)
+    mlflow.set_tag("dvc.tracked", "false")
+    return False
 
 
 @contextmanager

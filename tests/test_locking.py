@@ -82,7 +82,8 @@ def test_a_token_from_another_run_does_not_pass(tmp_path, start_holder, monkeypa
         pass
 
 
-def test_nested_use_in_one_process_rides_on_the_outer_lock(tmp_path):
+def test_nested_use_in_one_process_rides_on_the_outer_lock(tmp_path, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
     with pipeline_lock(tmp_path, command="outer") as outer:
         assert outer.acquired and os.environ[TOKEN_ENV] == outer.holder.token
         with pipeline_lock(tmp_path) as inner:

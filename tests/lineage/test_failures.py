@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from r1router.errors import DataError
 from r1router.tracking import Terminated, stage_run
 
 
@@ -33,18 +34,50 @@ def by_kind(runs: list[dict]) -> tuple[dict, dict[str, dict]]:
     return parent, {run["tags"]["stage"]: run for run in runs if "stage" in run["tags"]}
 
 
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, lambda: Terminated(signal.SIGTERM)])
-def test_an_interrupted_stage_run_ends_failed_with_the_error_as_an_artifact(toy, monkeypatch, interrupt):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", toy.env["MLFLOW_TRACKING_URI"])
+@pytest.fixture(scope="module")
+def shared_toy(new_toy):
+    """One toy project and store for the in-process tests (each looks only at the run it made)."""
+    return new_toy()
+
+
+@pytest.fixture
+def in_process(shared_toy, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_toy.env["MLFLOW_TRACKING_URI"])
     monkeypatch.delenv("R1ROUTER_PARENT_RUN_ID", raising=False)
+    return shared_toy
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, lambda: Terminated(signal.SIGTERM)])
+def test_an_interrupted_stage_run_ends_failed_with_the_error_as_an_artifact(in_process, interrupt):
+    toy = in_process
     with pytest.raises((KeyboardInterrupt, SystemExit)), stage_run("prep", {"repeat": 1}, root=toy.root):
         raise interrupt()
-    [run] = toy.runs()
+    run = toy.runs()[-1]
     assert run["status"] == "FAILED"
     error = toy.artifact(run, "error.txt")
     assert "KeyboardInterrupt" in error or "terminated by SIGTERM" in error
     assert "dvc.out.data/prep" not in run["tags"]  # outs are tagged only on success
     assert run["tags"]["dvc.dep.raw/toy"].endswith(".dir")  # deps are tagged from the start
+
+
+def test_a_stage_that_did_not_write_a_declared_out_fails_its_run(in_process):
+    toy = in_process
+    missing_out = pytest.raises(DataError, match="stage 'train' finished without writing this out")
+    with missing_out, stage_run("train", {"scale": 3}, root=toy.root):
+        pass  # model.txt never written
+    run = toy.runs()[-1]
+    assert run["status"] == "FAILED"
+    assert "finished without writing this out" in toy.artifact(run, "error.txt")
+    assert run["tags"]["dvc.dep.data/prep/a.txt"] == "missing"
+
+
+def test_a_stage_outside_dvc_yaml_runs_untracked_by_dvc(in_process):
+    toy = in_process
+    with stage_run("not-in-dvc-yaml", {"a": 1}, root=toy.root) as mlflow:
+        mlflow.log_metric("m", 1.0)
+    run = toy.runs()[-1]
+    assert run["status"] == "FINISHED" and run["tags"]["dvc.tracked"] == "false"
+    assert not any(key.startswith(("dvc.dep.", "dvc.out.")) for key in run["tags"])
 
 
 @pytest.mark.slow

@@ -23,8 +23,12 @@ def test_a_stage_flow_is_refused_while_another_run_holds_the_checkout(toy, monke
     from flows.stage import tracked_stage
 
     monkeypatch.chdir(toy.root)
+    refused = pytest.raises(PipelineLocked, match=r"command: r1router repro \(the other run\)")
     with pipeline_lock(toy.root, command="r1router repro (the other run)"):
-        monkeypatch.delenv(TOKEN_ENV)  # this flow is not a child of that run
-        with pytest.raises(PipelineLocked, match=r"command: r1router repro \(the other run\)"), tracked_stage("prep"):
-            pytest.fail("the stage body ran under another run's lock")
+        token = os.environ.pop(TOKEN_ENV)  # this flow is not a child of that run
+        try:
+            with refused, tracked_stage("prep"):
+                pytest.fail("the stage body ran under another run's lock")
+        finally:
+            os.environ[TOKEN_ENV] = token
     assert not (toy.root / "mlflow.db").exists()
