@@ -15,6 +15,7 @@ from r1router.errors import ConfigError, DataError
 from r1router.io import read_parquet
 from r1router.kb.kinds import get_kind
 from r1router.kb.retriever import Hit
+from r1router.router.generation import RecoveryConfig
 from r1router.router.loop import LoopConfig
 from r1router.router.parsing import parse_answer, parse_decision
 from r1router.router.policy import GenerationConfig
@@ -200,18 +201,18 @@ def test_openai_teacher_config_builds_the_endpoint_client():
 @pytest.mark.slow
 def test_gold_plan_teacher_with_real_smollm2(world, smollm_dir, tmp_path):
     """The real answerer: trajectories are produced, filtered and turned into valid step rows."""
-    questions = select_questions(world, "train", per_benchmark=1)
+    questions = select_questions(world, "train", ["demo_2wikimultihopqa", "demo_infoseek"], per_benchmark=1)
     config = TeacherConfig("gold-plan", model_dir=str(smollm_dir), device="cpu")
     answer = GenerationConfig(max_new_tokens=24, batch_size=16)
-    loop = LoopConfig(max_steps=5, k=2, answer=answer)
+    loop = LoopConfig(max_steps=5, k=2, answer=answer, recovery=RecoveryConfig(retries=0, corrective_turn=False))
     teacher = make_teacher(config, load_teacher_policy(config), LexicalSearch(world), loop)
     out = tmp_path / "t.jsonl"
-    stats = synthesize(questions, teacher.run, out, tmp_path / "cache", {}, 6, world / "images")
-    assert stats["questions"] == 6 and sum(b["stopped"] for b in stats["by_benchmark"].values()) == 6
+    stats = synthesize(questions, teacher.run, out, tmp_path / "cache", {}, 2, world / "images")
+    assert stats["questions"] == 2 and sum(b["stopped"] for b in stats["by_benchmark"].values()) == 2
     records = read_synthesized(out)
     assert all(r.trajectory.outputs > 0 for r in records)  # sub-answers and final answers were generated
     result = filter_trajectories(records, FilterConfig(min_f1_recall=0.0, heldout_fraction=0.0))
-    assert result.report["kept"] + result.report["dropped"] == 6
+    assert result.report["kept"] + result.report["dropped"] == 2
     for row in result.train:
         if row.step_type == "ans" and not row.is_final:
             assert parse_answer(row.completion()).answer == row.answer.strip()
