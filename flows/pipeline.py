@@ -24,9 +24,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from prefect import Flow, flow, get_run_logger
+from prefect.runtime import flow_run
 
 from r1router.dvcfile import DVC_FILE, Stage, load_stages, topological_order, upstream
 from r1router.errors import ConfigError
+from r1router.locking import pipeline_lock
+from r1router.tracking import close_orphaned_runs, pipeline_run
 
 
 def stage_flow(stage: Stage) -> Flow:
@@ -49,15 +52,23 @@ def plan(stages: Mapping[str, Stage]) -> list[tuple[str, frozenset[str]]]:
 
 @flow(name="pipeline")
 def pipeline_flow() -> dict[str, Any]:
-    """Run every stage flow of ./dvc.yaml in dependency order; return each stage flow's result."""
+    """Run every stage flow of ./dvc.yaml in dependency order; return each stage flow's result.
+
+    Like `r1router repro`, it holds the checkout's pipeline lock (the stage flows
+    ride on it) and opens one parent MLflow run that every stage run nests under.
+    """
     logger = get_run_logger()
     stages = load_stages(".")
     steps = plan(stages)
     flows = {name: stage_flow(stages[name]) for name, _ in steps}  # fail on a bad cmd before any work
     results: dict[str, Any] = {}
-    for name, parents in steps:
-        logger.info("stage %s (after %s)", name, ", ".join(sorted(parents)) or "nothing")
-        results[name] = flows[name]()
+    with pipeline_lock(".", command="python -m flows.pipeline") as lock:
+        if lock.acquired:
+            close_orphaned_runs()
+        with pipeline_run({"prefect_flow_run_id": str(flow_run.id), "r1router.runner": "flows.pipeline"}):
+            for name, parents in steps:
+                logger.info("stage %s (after %s)", name, ", ".join(sorted(parents)) or "nothing")
+                results[name] = flows[name]()
     return results
 
 

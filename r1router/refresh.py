@@ -23,13 +23,8 @@ import hashlib
 import json
 import logging
 import math
-import os
-import re
 import shutil
-import subprocess
-import sys
 import urllib.request
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
@@ -38,16 +33,17 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from r1router.config import load_profile
-from r1router.dvcfile import DVC_FILE, consumers, load_stages, producers
-from r1router.errors import ConfigError, DataError, R1RouterError
+from r1router.dvcfile import DVC_FILE, consumers, load_stages, producers, topological_order
+from r1router.errors import ConfigError, DataError
 from r1router.hashing import tree_sha256
 from r1router.io import atomic_dir, atomic_path, write_json
+from r1router.lineage import lock_entry
 from r1router.progress import Progress
+from r1router.repro import run_repro
 
 log = logging.getLogger("r1router.refresh")
 
 _MIB = 1 << 20
-_RUNNING = re.compile(r"^Running stage '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -234,34 +230,15 @@ def is_stale(source: Source, current: str, state: Mapping[str, Any], root: Path)
     return state.get(source.name) != record(source, current) or not (root / source.dest).exists()
 
 
-def repro_downstream(root: Path, stages: list[str], env: Mapping[str, str] | None = None) -> list[str]:
-    """`dvc repro --downstream <stages>` in `root`, streaming its output to the log; the stages that ran.
+def repro_downstream(root: Path, stages: list[str]) -> list[str]:
+    """`dvc repro --downstream <stages>` as one pipeline run (`r1router.repro`); the stages it re-ran.
 
     `--downstream` starts from the given stages and never re-runs a stage above
-    them; DVC still skips any stage below whose deps did not change. The stage
-    commands (`python -m flows.<stage>`) find this interpreter first on PATH.
+    them; DVC still skips any stage below whose deps did not change. A stage
+    that ran has new dep hashes, so its dvc.lock entry changes: comparing the
+    entries before and after names exactly the stages that ran (in pipeline order).
     """
-    bin_dir = str(Path(sys.executable).parent)
-    full_env = {
-        **os.environ,
-        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        "DVC_NO_ANALYTICS": "1",
-        **(env or {}),
-    }
-    command = [sys.executable, "-m", "dvc", "repro", "--downstream", *stages]
-    log.info("running %s", " ".join(command[1:]))
-    ran: list[str] = []
-    tail: deque[str] = deque(maxlen=40)
-    with subprocess.Popen(
-        command, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
-            tail.append(line)
-            log.info("dvc | %s", line)
-            if match := _RUNNING.match(line):
-                ran.append(match.group(1))
-    if proc.returncode != 0:
-        raise R1RouterError(f"dvc repro failed (exit {proc.returncode}) in {root}:\n" + "\n".join(tail))
-    return ran
+    pipeline = load_stages(root)
+    before = {name: lock_entry(name, root) for name in pipeline}
+    run_repro(["--downstream", *stages], root)
+    return [name for name in topological_order(pipeline) if lock_entry(name, root) != before[name]]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from prefect import Flow
@@ -15,6 +16,8 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.pipeline import pipeline_flow, plan, stage_flow
 from r1router.dvcfile import Stage, load_stages
 from r1router.errors import ConfigError
+from r1router.locking import LOCK_FILE
+from r1router.tracking import EXPERIMENT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,8 +83,10 @@ def test_the_pipeline_flow_runs_each_stage_flow_as_a_subflow_parents_first(tmp_p
     (tmp_path / "toyflows/__init__.py").write_text("")
     for name in stages:
         (tmp_path / f"toyflows/{name}.py").write_text(TOY_FLOW.format(name=name))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"profile": "toy", "profiles": {"toy": {}}}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
 
     with prefect_test_harness(server_startup_timeout=None):
         state = pipeline_flow(return_state=True)
@@ -93,3 +98,10 @@ def test_the_pipeline_flow_runs_each_stage_flow_as_a_subflow_parents_first(tmp_p
     pipeline_run = state.state_details.flow_run_id
     subflows = [run for run in runs if run.id != pipeline_run]
     assert len(subflows) == 4 and all(run.parent_task_run_id is not None for run in subflows)
+    # One parent MLflow run for the whole pipeline (stage runs nest in it), and the lock is released.
+    [parent] = mlflow.MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name(EXPERIMENT).experiment_id], "tags.`r1router.kind` = 'pipeline'"
+    )
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["prefect_flow_run_id"] == str(pipeline_run)
+    assert (tmp_path / LOCK_FILE).read_text() == ""

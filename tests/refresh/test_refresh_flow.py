@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import mlflow
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.refresh import refresh_flow
+from r1router.tracking import EXPERIMENT
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +21,23 @@ def prefect_api():
     """A temporary Prefect API and database for this module's flow runs."""
     with prefect_test_harness(server_startup_timeout=None):
         yield
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def refresh_runs(uri: str) -> list:
+    """The MLflow runs named `refresh`, oldest first, each with its child runs' names."""
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id], order_by=["start_time ASC"])
+    children = {}
+    for run in runs:
+        children.setdefault(run.data.tags.get("mlflow.parentRunId"), []).append(run.info.run_name)
+    return [(run, children.get(run.info.run_id, [])) for run in runs if run.info.run_name == "refresh"]
 
 
 def refresh(repo) -> tuple[dict, list[str]]:
@@ -29,7 +50,9 @@ def refresh(repo) -> tuple[dict, list[str]]:
     return state.result(), tasks
 
 
-def test_only_the_stages_downstream_of_a_changed_corpus_run(toy_repo, corpus_server, tmp_path, prefect_api):
+def test_only_the_stages_downstream_of_a_changed_corpus_run(
+    toy_repo, corpus_server, tmp_path, prefect_api, mlflow_store
+):
     upstream = tmp_path / "upstream" / "c1.txt"
     upstream.parent.mkdir()
     upstream.write_text("one\n")
@@ -61,6 +84,14 @@ def test_only_the_stages_downstream_of_a_changed_corpus_run(toy_repo, corpus_ser
     assert tasks == ["fingerprint-source", "fingerprint-source", "fetch-source", "dvc-repro-downstream"]
     assert toy_repo.ran() == ["a", "c"]
     assert (toy_repo.root / "out/c.txt").read_text() == "ONE\ntwo\n"
+    # One MLflow run per refresh that changed something, tagged with the new data version; `dvc repro`'s
+    # pipeline run nests under it.
+    run, children = refresh_runs(mlflow_store)[-1]
+    recorded = json.loads(toy_repo.state.read_text())["sources"]["corpus1"]["fingerprint"]
+    assert run.info.status == "FINISHED" and children == ["pipeline"]
+    assert run.data.tags["refresh.changed"] == "corpus1"
+    assert run.data.tags["refresh.source.corpus1"] == recorded
+    assert run.data.tags["refresh.stages"] == "a,c"
 
     # The HTTP corpus gets a new ETag: exactly b and c run.
     corpus_server.put("/c2.txt", b"TWO\n")
@@ -70,9 +101,10 @@ def test_only_the_stages_downstream_of_a_changed_corpus_run(toy_repo, corpus_ser
     assert (toy_repo.root / "out/c.txt").read_text() == "ONE\nTWO\n"
 
     assert refresh(toy_repo)[0] == {"changed": [], "stages": []}
+    assert len(refresh_runs(mlflow_store)) == 3  # the first tick, corpus1, corpus2: none for no change
 
 
-def test_a_failed_refresh_records_nothing_so_the_next_tick_retries(toy_repo, corpus_server, prefect_api):
+def test_a_failed_refresh_records_nothing_so_the_next_tick_retries(toy_repo, corpus_server, prefect_api, mlflow_store):
     url = corpus_server.put("/c2.txt", b"two\n")
     toy_repo.set_sources({"corpus2": {"uri": url, "dest": "corpus/c2.txt"}})
     assert refresh(toy_repo)[0] == {"changed": ["corpus2"], "stages": []}
@@ -89,10 +121,11 @@ def test_a_failed_refresh_records_nothing_so_the_next_tick_retries(toy_repo, cor
 
     # The download works but a stage fails in `dvc repro`: still nothing recorded.
     corpus_server.put("/c2.txt", b"FAIL\n")
-    with pytest.raises(Exception, match="dvc repro failed"):
+    with pytest.raises(Exception, match="dvc repro exited with code"):
         refresh_flow(root=str(toy_repo.root))
     assert toy_repo.state.read_bytes() == recorded
     assert toy_repo.ran() == []
+    assert [run.info.status for run, _ in refresh_runs(mlflow_store)] == ["FINISHED", "FAILED", "FAILED"]
 
     # Fixed upstream: the next tick sees the change again and completes it.
     corpus_server.put("/c2.txt", b"TWO\n")
