@@ -3,8 +3,8 @@
 A stage run is tagged with `dvc.dep.<path>` for every dep and, when it
 succeeds, `dvc.out.<path>` for every out: the md5 DVC records in dvc.lock
 (`<md5>.dir` for a directory), computed by DVC's own code on the stage
-objects it loads from dvc.yaml (so `${profile}` and every other interpolation
-resolve exactly as in `dvc repro`). A dep's tag is the hash of its *current*
+objects DVC loads from dvc.yaml (`r1router.dvcfile.dvc_stages`, so `${profile}`
+and every other interpolation resolve exactly as in `dvc repro`). A dep's tag is the hash of its *current*
 content, which is what DVC hashes just before running the command and then
 writes into dvc.lock: while a stage runs, dvc.lock still holds the hashes of
 the previous run, stale for exactly the deps that made it run again (those
@@ -15,28 +15,24 @@ A downstream stage may depend on a path *inside* an out (`models/policy`
 inside `models`); the producing run also tags `dvc.out.<that path>`, so that
 `r1router lineage` can match `dvc.dep.P == dvc.out.P` by equality.
 
-`stage_deps` / `stage_outs` are the one place other code (Prefect's code
-versions, the pipeline flow) learns what a stage reads and writes.
+What a stage reads and writes is not decided here: the stages, and which of
+their deps are paths, come from `r1router.dvcfile`, the one reader of
+dvc.yaml; this module only hashes them and reads dvc.lock.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from r1router.errors import ConfigError, DataError
+from r1router.dvcfile import DVC_FILE, dvc_stages, inside, path_deps, stage_named
+from r1router.errors import DataError
 
-log = logging.getLogger(__name__)
-
-PROJECT_FILE = "dvc.yaml"
 LOCK_FILE = "dvc.lock"
 DEP_PREFIX = "dvc.dep."
 OUT_PREFIX = "dvc.out."
@@ -49,59 +45,12 @@ def tag_key(prefix: str, path: str) -> str:
     return prefix + _TAG_UNSAFE.sub("_", path)
 
 
-def is_dvc_project(root: str | Path) -> bool:
-    return (Path(root) / ".dvc").is_dir() and (Path(root) / PROJECT_FILE).is_file()
-
-
-@contextmanager
-def _repo(root: str | Path) -> Iterator[Any]:
-    from dvc.repo import Repo
-
-    root = Path(root).resolve()
-    if not is_dvc_project(root):
-        raise ConfigError(f"{root}: not a DVC project with a {PROJECT_FILE}")
-    with Repo(str(root)) as repo:
-        yield repo
-
-
-def _stages(repo: Any) -> dict[str, Any]:
-    """Every stage of the root dvc.yaml by name, interpolated by DVC."""
-    stages = repo.stage.load_file(os.path.join(repo.root_dir, PROJECT_FILE))
-    return {stage.name: stage for stage in stages}
-
-
-def _stage(repo: Any, name: str) -> Any:
-    stages = _stages(repo)
-    if name not in stages:
-        raise ConfigError(f"{Path(repo.root_dir) / PROJECT_FILE}: no stage '{name}' (stages: {', '.join(stages)})")
-    return stages[name]
-
-
-def _file_deps(stage: Any) -> list[Any]:
-    """Deps that are paths (params are tagged through `params_hash` and the run's params)."""
-    from dvc.dependency.param import ParamsDependency
-
-    return [dep for dep in stage.deps if not isinstance(dep, ParamsDependency)]
-
-
 def _current_hash(entry: Any) -> str:
     """The md5 DVC would record for this dep/out now (legacy `md5-dos2unix` entries move to md5 as DVC does)."""
     if not entry.exists:
         return MISSING
     entry.update_legacy_hash_name()
     return str(entry.get_hash().value)
-
-
-def stage_deps(stage: str, root: str | Path = ".") -> list[str]:
-    """Paths the stage depends on, as written in dvc.yaml after interpolation (params excluded)."""
-    with _repo(root) as repo:
-        return [dep.def_path for dep in _file_deps(_stage(repo, stage))]
-
-
-def stage_outs(stage: str, root: str | Path = ".") -> list[str]:
-    """Paths the stage writes: outs, metrics and plots, as written in dvc.yaml after interpolation."""
-    with _repo(root) as repo:
-        return [out.def_path for out in _stage(repo, stage).outs]
 
 
 def lock_entry(stage: str, root: str | Path = ".") -> dict[str, Any] | None:
@@ -121,8 +70,8 @@ def lock_md5(root: str | Path = ".") -> str:
 
 def dep_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
     """Tags for a stage run as it starts: the hash of every dep, and how this run relates to dvc.lock."""
-    with _repo(root) as repo:
-        dvc_stage = _stage(repo, stage)
+    with dvc_stages(root) as stages:
+        dvc_stage = stage_named(stages, stage, root)
         tags = {
             "dvc.stage": stage,
             "dvc.lock_present": str(lock_entry(stage, root) is not None).lower(),
@@ -130,7 +79,7 @@ def dep_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
             "dvc.repro": str(os.environ.get("DVC_STAGE") == dvc_stage.addressing).lower(),
         }
         changed = []
-        for dep in _file_deps(dvc_stage):
+        for dep in path_deps(dvc_stage):
             recorded = dep.hash_info.value if dep.hash_info else None
             current = _current_hash(dep)
             tags[tag_key(DEP_PREFIX, dep.def_path)] = current
@@ -140,43 +89,20 @@ def dep_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
     return tags
 
 
-def _inside(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
-
-
 def out_tags(stage: str, root: str | Path = ".") -> dict[str, str]:
     """Tags for a stage run that succeeded: the hash of each out, and of each path inside it that another
     stage depends on. An out the stage did not write is an error, as it is for DVC."""
-    with _repo(root) as repo:
-        stages = _stages(repo)
-        if stage not in stages:
-            raise ConfigError(f"{Path(repo.root_dir) / PROJECT_FILE}: no stage '{stage}'")
+    with dvc_stages(root) as stages:
+        outs = stage_named(stages, stage, root).outs
         tags: dict[str, str] = {}
-        outs = stages[stage].outs
         for out in outs:
             value = _current_hash(out)
             if value == MISSING:
-                raise DataError(out.fs_path, f"stage '{stage}' finished without writing this out ({PROJECT_FILE})")
+                raise DataError(out.fs_path, f"stage '{stage}' finished without writing this out ({DVC_FILE})")
             tags[tag_key(OUT_PREFIX, out.def_path)] = value
         for other in stages.values():
-            for dep in _file_deps(other) if other.name != stage else []:
+            for dep in path_deps(other) if other.name != stage else []:
                 key = tag_key(OUT_PREFIX, dep.def_path)
-                if key not in tags and any(_inside(dep.fs_path, out.fs_path) for out in outs):
+                if key not in tags and any(inside(dep.fs_path, out.fs_path) for out in outs):
                     tags[key] = _current_hash(dep)
     return tags
-
-
-def producers(root: str | Path = ".") -> dict[str, str]:
-    """Each out path of dvc.yaml → the stage that writes it (empty outside a DVC project)."""
-    if not is_dvc_project(root):
-        return {}
-    with _repo(root) as repo:
-        return {out.def_path: name for name, stage in _stages(repo).items() for out in stage.outs}
-
-
-def producer_of(path: str, outs: dict[str, str]) -> str | None:
-    """The stage whose out holds `path` (the out itself or a directory above it), or None for a source."""
-    for out, stage in outs.items():
-        if _inside(path, out):
-            return stage
-    return None

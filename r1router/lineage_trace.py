@@ -13,13 +13,15 @@ import hashlib
 import json
 import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from r1router.dvcfile import Stage, is_dvc_project, load_stages, producer_of
 from r1router.errors import R1RouterError
-from r1router.lineage import DEP_PREFIX, OUT_PREFIX, producer_of, producers, tag_key
+from r1router.lineage import DEP_PREFIX, OUT_PREFIX, tag_key
 from r1router.tracking import EXPERIMENT, tracking_uri
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -161,7 +163,7 @@ def _upstream(client: Any, experiment: str, dep: str, value: str, before_ms: int
     return candidates[0].info.run_id if candidates else None
 
 
-def _node(client: Any, experiment: str, run: Any, outs: dict[str, str]) -> StageRun:
+def _node(client: Any, experiment: str, run: Any, pipeline: Mapping[str, Stage]) -> StageRun:
     tags = run.data.tags
     node = StageRun(
         stage=tags["stage"],
@@ -180,7 +182,7 @@ def _node(client: Any, experiment: str, run: Any, outs: dict[str, str]) -> Stage
     )
     for key in sorted(k for k in tags if k.startswith(DEP_PREFIX)):
         path, value = key[len(DEP_PREFIX) :], tags[key]
-        producer = producer_of(path, outs)
+        producer = producer_of(pipeline, path)
         upstream = _upstream(client, experiment, path, value, run.info.start_time) if producer else None
         node.deps.append(Dep(path, value, producer, upstream))
     return node
@@ -196,13 +198,13 @@ def trace(query: str, root: Path = Path(".")) -> Lineage:
     else:
         run, metric = _by_metric(client, experiment, query, root)
     start = _stage_run_of(client, run)
-    outs = producers(root)
+    pipeline = load_stages(root) if is_dvc_project(root) else {}
     stages: list[StageRun] = []
     queue, seen = deque([start]), {start.info.run_id}
     start_ms: dict[str, int] = {}
     while queue:
         run = queue.popleft()
-        node = _node(client, experiment, run, outs)
+        node = _node(client, experiment, run, pipeline)
         start_ms[node.run_id] = run.info.start_time
         stages.append(node)
         for dep in node.deps:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router import lineage
+from r1router.dvcfile import is_dvc_project
 from r1router.errors import ConfigError
 from r1router.hashing import text_sha256
 from r1router.locking import pid_alive
@@ -192,7 +193,7 @@ def _tag_deps(mlflow: Any, stage: str, root: Path) -> bool:
 
     Returns False (tag `dvc.tracked=false`) when there is no DVC project or dvc.yaml lacks the stage.
     """
-    if lineage.is_dvc_project(root):
+    if is_dvc_project(root):
         try:
             mlflow.set_tags({"dvc.tracked": "true", **lineage.dep_tags(stage, root)})
             return True

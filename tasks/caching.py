@@ -17,8 +17,7 @@ from typing import Any
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from r1router.dvcfile import DVC_FILE, code_deps, load_stages
-from r1router.errors import ConfigError
+from r1router.dvcfile import code_deps, load_stages, stage_named
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 
 STAMP = ".r1router-stamp"
@@ -53,10 +52,7 @@ def code_version(stage: str, root: Path = ROOT) -> str:
     the stage for also invalidates the stage's cached task results.
     """
     root = Path(root).resolve()
-    stages = load_stages(root)
-    if stage not in stages:
-        raise ConfigError(f"{root / DVC_FILE}: no stage '{stage}' (code_version takes a dvc.yaml stage name)")
-    paths = code_deps(stages[stage], root)
+    paths = code_deps(stage_named(load_stages(root), stage, root), root)
     files = sorted({f for path in paths for f in ([path] if path.is_file() else path.rglob("*.py"))})
     return text_sha256("".join(f"{f.relative_to(root)}:{file_sha256(f)}" for f in files))
 

@@ -1,4 +1,4 @@
-"""`r1router.dvcfile`: stages as DVC loads them, the DAG rule, and which deps are code."""
+"""`r1router.dvcfile`: stages as DVC loads them, the DAG rule, which stage wrote a path, and which deps are code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1router.dvcfile import Stage, code_deps, consumers, load_stages, producers, topological_order, upstream
+from r1router.dvcfile import (
+    Stage,
+    code_deps,
+    consumers,
+    load_stages,
+    producer_of,
+    producers,
+    stage_named,
+    topological_order,
+    upstream,
+)
 from r1router.errors import ConfigError
 
 
@@ -65,6 +75,25 @@ def test_upstream_links_a_dep_inside_an_out_and_an_out_inside_a_dep():
     assert topological_order(stages) == ["world", "report", "train", "other"]
     assert consumers(stages, "data/world/kb/text.parquet") == ["report", "train"]
     assert producers(stages, "data/world/kb/text.parquet") == ["world"]
+
+
+def test_producer_of_is_the_stage_whose_out_holds_the_path_never_one_below_it():
+    stages = {
+        "world": _stage("world", outs=("data/world", "metrics/world.json")),
+        "train": _stage("train", deps=("data/world/kb",), outs=("models/sft",)),
+    }
+    assert producer_of(stages, "data/world/kb/text.parquet") == "world"
+    assert producer_of(stages, "models/sft") == "train"
+    assert producer_of(stages, "data") is None  # holds world's out, but no run hashes a directory above its outs
+    assert producer_of(stages, "data/world-v2") is None  # a shared prefix is not a path inside
+    assert producer_of(stages, "r1router/kb") is None  # a source
+
+
+def test_an_unknown_stage_name_lists_the_stages_there_are(project):
+    stages = load_stages(project)
+    assert stage_named(stages, "use", project) is stages["use"]
+    with pytest.raises(ConfigError, match=r"dvc\.yaml: no stage 'uses' \(stages: make, use\)"):
+        stage_named(stages, "uses", project)
 
 
 def test_a_cycle_is_refused():

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from r1router.lineage import stage_deps, stage_outs
+from r1router.dvcfile import load_stages
 from r1router.lineage_trace import LineageError, format_lineage, trace
 
 pytestmark = pytest.mark.slow
@@ -56,10 +56,11 @@ def second(first):
 
 def test_stage_deps_and_outs_come_from_dvc_yaml_with_profile_interpolated(first):
     toy, _ = first
-    assert stage_deps("prep", toy.root) == ["stage.py", "raw/toy"]
-    assert stage_outs("prep", toy.root) == ["data/prep"]
-    assert stage_deps("evaluate", toy.root) == ["stage.py", "model.txt", "data/prep"]
-    assert stage_outs("evaluate", toy.root) == ["metrics/eval.json"]
+    stages = load_stages(toy.root)
+    assert list(stages["prep"].deps) == ["stage.py", "raw/toy"]
+    assert list(stages["prep"].outs) == ["data/prep"]
+    assert list(stages["evaluate"].deps) == ["stage.py", "model.txt", "data/prep"]
+    assert list(stages["evaluate"].outs) == ["metrics/eval.json"]
 
 
 def test_one_parent_run_with_every_stage_run_as_its_child(first):
