@@ -28,8 +28,7 @@ from prefect.runtime import flow_run
 
 from r1router.dvcfile import DVC_FILE, Stage, load_stages, topological_order, upstream
 from r1router.errors import ConfigError
-from r1router.locking import pipeline_lock
-from r1router.tracking import close_orphaned_runs, pipeline_run
+from r1router.tracking import locked_checkout, pipeline_run
 
 
 def stage_flow(stage: Stage) -> Flow:
@@ -62,13 +61,13 @@ def pipeline_flow() -> dict[str, Any]:
     steps = plan(stages)
     flows = {name: stage_flow(stages[name]) for name, _ in steps}  # fail on a bad cmd before any work
     results: dict[str, Any] = {}
-    with pipeline_lock(".", command="python -m flows.pipeline") as lock:
-        if lock.acquired:
-            close_orphaned_runs()
-        with pipeline_run({"prefect_flow_run_id": str(flow_run.id), "r1router.runner": "flows.pipeline"}):
-            for name, parents in steps:
-                logger.info("stage %s (after %s)", name, ", ".join(sorted(parents)) or "nothing")
-                results[name] = flows[name]()
+    with (
+        locked_checkout(".", command="python -m flows.pipeline"),
+        pipeline_run({"prefect_flow_run_id": str(flow_run.id), "r1router.runner": "flows.pipeline"}),
+    ):
+        for name, parents in steps:
+            logger.info("stage %s (after %s)", name, ", ".join(sorted(parents)) or "nothing")
+            results[name] = flows[name]()
     return results
 
 

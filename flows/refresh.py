@@ -29,7 +29,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from r1router.lineage import tag_key
-from r1router.locking import pipeline_lock
 from r1router.refresh import (
     RefreshConfig,
     Source,
@@ -42,7 +41,7 @@ from r1router.refresh import (
     repro_downstream,
     write_state,
 )
-from r1router.tracking import close_orphaned_runs, tracked_run
+from r1router.tracking import locked_checkout, tracked_run
 
 _UNCACHED = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -91,21 +90,20 @@ def refresh_flow(root: str = ".") -> dict[str, list[str]]:
         return {"changed": [], "stages": []}
     logger.info("changed sources: %s", ", ".join(f"{s.name} ({s.uri})" for s in changed))
     names = ",".join(source.name for source in changed)
-    with pipeline_lock(config.root, command=f"flows.refresh ({names})") as lock:
-        if lock.acquired:
-            close_orphaned_runs(config.root)
-        with tracked_run("refresh", {"r1router.kind": "refresh", "refresh.changed": names}, config.root) as mlflow:
-            fetched = {
-                source.name: _retrying(fetch_task, config)(source, root, config.http_timeout_seconds)
-                for source in changed
-            }
-            mlflow.set_tags({tag_key("refresh.source.", name): value for name, value in fetched.items()})
-            targets = list(dict.fromkeys(stage for source in changed for stage in source.stages))
-            ran = repro_task(root, targets)
-            mlflow.set_tag("refresh.stages", ",".join(ran))
-            logger.info("stages re-run: %s", ", ".join(ran) or "none (DVC found the fetched content unchanged)")
-            records = {s.name: record(s, fetched.get(s.name, current[s.name])) for s in config.sources}
-            write_state(config.state, records)
+    with (
+        locked_checkout(config.root, command=f"flows.refresh ({names})"),
+        tracked_run("refresh", {"r1router.kind": "refresh", "refresh.changed": names}, config.root) as mlflow,
+    ):
+        fetched = {
+            source.name: _retrying(fetch_task, config)(source, root, config.http_timeout_seconds) for source in changed
+        }
+        mlflow.set_tags({tag_key("refresh.source.", name): value for name, value in fetched.items()})
+        targets = list(dict.fromkeys(stage for source in changed for stage in source.stages))
+        ran = repro_task(root, targets)
+        mlflow.set_tag("refresh.stages", ",".join(ran))
+        logger.info("stages re-run: %s", ", ".join(ran) or "none (DVC found the fetched content unchanged)")
+        records = {s.name: record(s, fetched.get(s.name, current[s.name])) for s in config.sources}
+        write_state(config.state, records)
     return {"changed": [source.name for source in changed], "stages": ran}
 
 

@@ -9,8 +9,7 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from r1router.config import stage_params
-from r1router.locking import pipeline_lock
-from r1router.tracking import close_orphaned_runs, stage_run
+from r1router.tracking import locked_checkout, stage_run
 
 
 @contextmanager
@@ -21,9 +20,7 @@ def tracked_stage(stage: str) -> Iterator[tuple[dict[str, Any], Any]]:
     `r1router repro` / pipeline flow that started it), so a second pipeline run
     on this checkout is refused instead of overwriting this one's outputs.
     """
-    with pipeline_lock(command=f"python -m flows.{stage}") as lock:
-        if lock.acquired:
-            close_orphaned_runs()
+    with locked_checkout(command=f"python -m flows.{stage}"):
         params = stage_params(stage)
         with stage_run(stage, params, tags={"prefect_flow_run_id": str(flow_run.id)}) as mlflow:
             yield params, mlflow

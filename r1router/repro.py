@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.errors import R1RouterError
-from r1router.locking import pipeline_lock
-from r1router.tracking import close_orphaned_runs, pipeline_run
+from r1router.tracking import close_orphaned_runs, locked_checkout, pipeline_run
 
 LOG_ARTIFACT = "dvc-repro.log"
 LOG_LINES = 5000
@@ -142,20 +141,20 @@ def run_repro(args: Sequence[str], root: Path = Path(".")) -> str:
     """
     root = root.resolve()
     command = shlex.join(["r1router", "repro", *args])
-    with pipeline_lock(root, command) as lock:
-        if lock.acquired:
-            close_orphaned_runs(root)
-        with pipeline_run({"dvc.command": shlex.join(["dvc", "repro", *args])}, root) as mlflow:
-            run_id = mlflow.active_run().info.run_id
-            log: deque[str] = deque(maxlen=LOG_LINES)
-            try:
-                returncode = _run_dvc(args, root, [lock.fd] if lock.fd is not None else [], log)
-            finally:
-                mlflow.log_text("".join(log), LOG_ARTIFACT)
-                orphans = close_orphaned_runs(root)
-                if orphans:
-                    mlflow.set_tag("r1router.orphans_closed", ",".join(orphans))
-            mlflow.set_tag("dvc.exit_code", str(returncode))
-            if returncode != 0:
-                raise ReproFailed(returncode, _failed_children(mlflow))
+    with (
+        locked_checkout(root, command) as lock,
+        pipeline_run({"dvc.command": shlex.join(["dvc", "repro", *args])}, root) as mlflow,
+    ):
+        run_id = mlflow.active_run().info.run_id
+        log: deque[str] = deque(maxlen=LOG_LINES)
+        try:
+            returncode = _run_dvc(args, root, [lock.fd] if lock.fd is not None else [], log)
+        finally:
+            mlflow.log_text("".join(log), LOG_ARTIFACT)
+            orphans = close_orphaned_runs(root)
+            if orphans:
+                mlflow.set_tag("r1router.orphans_closed", ",".join(orphans))
+        mlflow.set_tag("dvc.exit_code", str(returncode))
+        if returncode != 0:
+            raise ReproFailed(returncode, _failed_children(mlflow))
     return run_id

@@ -31,7 +31,7 @@ from r1router import lineage
 from r1router.dvcfile import is_dvc_project
 from r1router.errors import ConfigError
 from r1router.hashing import text_sha256
-from r1router.locking import pid_alive
+from r1router.locking import PipelineLock, pid_alive, pipeline_lock
 
 log = logging.getLogger(__name__)
 
@@ -256,3 +256,16 @@ def close_orphaned_runs(root: Path = Path(".")) -> list[str]:
     if closed:
         log.warning("closed %d orphaned MLflow run(s) as FAILED: %s", len(closed), ", ".join(closed))
     return closed
+
+
+@contextmanager
+def locked_checkout(root: str | Path = ".", command: str | None = None) -> Iterator[PipelineLock]:
+    """Hold the pipeline lock; the process that takes it first closes the runs a killed holder left RUNNING.
+
+    Only the first holder cleans up: a nested holder (a stage under `r1router repro`)
+    would otherwise race its own parent's still-running run.
+    """
+    with pipeline_lock(root, command) as lock:
+        if lock.acquired:
+            close_orphaned_runs(Path(root))
+        yield lock
