@@ -7,6 +7,7 @@ embedded it, so queries are always embedded the same way as its documents.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from r1router.kb.encoders import load_encoder
 from r1router.kb.index import load_index, to_search_device
 from r1router.kb.kinds import get_kind
 from r1router.kb.kinds.base import QueryImage
+
+log = logging.getLogger(__name__)
 
 
 def read_manifest(kb_dir: Path) -> dict[str, Any]:
@@ -79,7 +82,12 @@ class KnowledgeBase:
 
 
 class Retrievers:
-    """All KBs of a profile, searched by kind name: the router's view of retrieval."""
+    """All KBs of a profile, searched by kind name: the router's view of retrieval.
+
+    A route to a KB the profile did not build (a policy may pick any of the
+    paper's retrievers) gets no hits, like any wrong route, and a warning once
+    per KB name: one such step must not end a whole evaluation.
+    """
 
     def __init__(self, kb_root: Path, kinds: list[str], device: str = "auto", root: Path = Path(".")):
         self.kbs: dict[str, KnowledgeBase] = {}
@@ -90,10 +98,16 @@ class Retrievers:
             kb = KnowledgeBase(kb_dir, device=device, root=root, encoder=encoders.get(spec_key))
             encoders[spec_key] = kb.encoder
             self.kbs[name] = kb
+        self.missing_warned: set[str] = set()
 
     def search(
         self, kb: str, queries: list[str], images: list[QueryImage] | None = None, k: int = 5
     ) -> list[list[Hit]]:
         if kb not in self.kbs:
-            raise KeyError(f"KB '{kb}' is not loaded (loaded: {sorted(self.kbs)})")
+            if kb not in self.missing_warned:
+                self.missing_warned.add(kb)
+                log.warning(
+                    "routed to KB '%s', which is not loaded (loaded: %s): it gets no hits", kb, sorted(self.kbs)
+                )
+            return [[] for _ in queries]
         return self.kbs[kb].search(queries, images, k)
