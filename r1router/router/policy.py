@@ -22,6 +22,14 @@ from r1router.errors import ConfigError
 from r1router.models.loading import load_causal_lm
 from r1router.models.pull import verify_model_dir
 from r1router.progress import Progress
+from r1router.router.prefix_cache import (
+    PrefixCache,
+    length_batches,
+    plan_batches,
+    prefix_inputs,
+    shared_prefix_length,
+    supports_prefix_cache,
+)
 
 Conversation = list[dict[str, Any]]  # chat messages as built by r1router.router.prompts
 
@@ -37,6 +45,12 @@ class GenerationConfig:
 
     Sampling is seeded per `generate` call, so the same call returns the same
     texts; a caller that wants fresh samples (RL rollouts) passes a new seed.
+
+    `prefix_cache`: prefill the messages the conversations share (system
+    prompt, few-shot turns) once and reuse them across calls
+    (`r1router.router.prefix_cache`); same outputs, less prefill. Backends or
+    models that cannot (the vision-language policy, sliding-window attention)
+    ignore it.
     """
 
     max_new_tokens: int = 256
@@ -46,6 +60,7 @@ class GenerationConfig:
     top_k: int = 0  # 0: no top-k cut
     batch_size: int = 8
     seed: int = 0
+    prefix_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or self.batch_size < 1:
@@ -100,19 +115,34 @@ def generate_in_batches(
     """Generate for items `0..n-1` in batches of similar length; return the new text of each, in input order.
 
     `encode(indices)` returns the left-padded model inputs of those items.
-    Longest first, so a batch that does not fit in memory fails at once.
     """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    outputs = [""] * len(lengths)
+    return generate_batches(model, length_batches(lengths, config.batch_size), encode, decode, config)
+
+
+def generate_batches(
+    model: Any,
+    batches: list[list[int]],
+    encode: Callable[[list[int]], Any],
+    decode: Callable[..., list[str]],
+    config: GenerationConfig,
+) -> list[str]:
+    """Generate batch by batch (items `0..n-1` spread over `batches`); return the new text of each, in item order.
+
+    `encode(indices)` returns the `generate` inputs of a batch (a mapping;
+    its tensors are moved to the model's device, anything else is passed as is).
+    """
+    outputs = [""] * sum(len(batch) for batch in batches)
     generation_config = hf_generation_config(config, model.generation_config)
     with (
         torch.inference_mode(),
         seeded(config.seed, model.device),
-        Progress(len(order), "generate", unit="seq") as progress,
+        Progress(len(outputs), "generate", unit="seq") as progress,
     ):
-        for start in range(0, len(order), config.batch_size):
-            indices = order[start : start + config.batch_size]
-            inputs = encode(indices).to(model.device)
+        for indices in batches:
+            inputs = {
+                key: value.to(model.device) if isinstance(value, torch.Tensor) else value
+                for key, value in encode(indices).items()
+            }
             generated = model.generate(**inputs, generation_config=generation_config)
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(indices, decode(new_tokens, skip_special_tokens=True), strict=True):
@@ -137,39 +167,75 @@ def flatten_text(conversation: Conversation) -> list[dict[str, str]]:
 
 
 class CausalLMPolicy:
-    """A text-only chat model (AutoModelForCausalLM) generating with left padding and the KV cache."""
+    """A text-only chat model (AutoModelForCausalLM) generating with left padding and the KV cache.
+
+    With `GenerationConfig.prefix_cache`, the messages before the last one are
+    prefilled once per distinct prefix and kept in an LRU of
+    `prefix_cache_size` entries (`self.prefix_cache`, None when the model
+    cannot share a prefix exactly).
+    """
 
     multimodal = False
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, prefix_cache_size: int = 8):
         if tokenizer.padding_side != "left":
             raise ConfigError("CausalLMPolicy needs a left-padding tokenizer (use r1router.models.load_causal_lm)")
         self.model = model
         self.tokenizer = tokenizer
+        self.prefix_cache = PrefixCache(prefix_cache_size) if supports_prefix_cache(model) else None
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto") -> CausalLMPolicy:
         return cls(*load_causal_lm(model_dir, device))
 
-    def render(self, conversations: list[Conversation]) -> list[str]:
+    def render(self, conversations: list[Conversation], add_generation_prompt: bool = True) -> list[str]:
         """The prompt strings the model continues (chat template applied, generation prompt added)."""
         return [
-            self.tokenizer.apply_chat_template(flatten_text(c), tokenize=False, add_generation_prompt=True)
+            self.tokenizer.apply_chat_template(
+                flatten_text(c), tokenize=False, add_generation_prompt=add_generation_prompt
+            )
             for c in conversations
         ]
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        # The template already wrote the special tokens; the tokenizer must not add a second BOS.
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def prefix_lengths(self, conversations: list[Conversation], ids: list[list[int]]) -> list[int]:
+        """Per conversation, how many leading tokens are its earlier messages (system prompt, few-shot turns).
+
+        Counted on tokens, against the rendering of all messages but the last,
+        so a template that renders a context differently in a longer chat only
+        shortens the prefix.
+        """
+        with_context = [i for i, c in enumerate(conversations) if len(c) > 1]
+        contexts = self.tokenize(self.render([conversations[i][:-1] for i in with_context], False))
+        lengths = [0] * len(conversations)
+        for i, context in zip(with_context, contexts, strict=True):
+            lengths[i] = shared_prefix_length(ids[i], context)
+        return lengths
 
     def generate(self, conversations: list[Conversation], config: GenerationConfig) -> list[str]:
         if not conversations:
             return []
         prompts = self.render(conversations)
-        # The template already wrote the special tokens; the tokenizer must not add a second BOS.
-        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        ids = self.tokenize(prompts)
+        if config.prefix_cache and self.prefix_cache is not None:
+            batches, prefix_lengths = plan_batches(ids, self.prefix_lengths(conversations, ids), config.batch_size)
+        else:
+            batches, prefix_lengths = length_batches([len(i) for i in ids], config.batch_size), [0] * len(ids)
 
         def encode(indices: list[int]) -> Any:
-            batch = [prompts[i] for i in indices]
-            return self.tokenizer(batch, padding=True, add_special_tokens=False, return_tensors="pt")
+            length = prefix_lengths[indices[0]]  # shared by the whole batch
+            if length == 0:
+                batch = [prompts[i] for i in indices]
+                return self.tokenizer(batch, padding=True, add_special_tokens=False, return_tensors="pt")
+            prefix = tuple(ids[indices[0]][:length])
+            kv = self.prefix_cache.get(self.model, prefix)
+            suffixes = [ids[i][length:] for i in indices]
+            return prefix_inputs(self.model, prefix, kv, suffixes, self.tokenizer.pad_token_id)
 
-        return generate_in_batches(self.model, lengths, encode, self.tokenizer.batch_decode, config)
+        return generate_batches(self.model, batches, encode, self.tokenizer.batch_decode, config)
 
 
 def is_vision_language(model_dir: str | Path) -> bool:
