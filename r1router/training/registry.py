@@ -1,0 +1,116 @@
+"""Trained routers in the MLflow model registry, as pyfunc models that make one routing decision.
+
+A registered version holds the whole router directory (weights, tokenizer,
+`r1router-train.json`), so it can be served or compared without the DVC
+workspace that trained it. Its `predict` takes questions (and optionally the
+sub-questions answered so far) and returns the router's next decision, the
+unit the Step-GRPO reward scores. The version carries the training run's
+tags (git commit, params hash, Prefect flow run, data and model hashes), so
+a registered model traces back to the code and data that made it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema
+
+ARTIFACT = "router"
+SYSTEM_TAG_PREFIX = "mlflow."  # MLflow's own run tags (source, user, run name) say nothing about lineage
+# Logged as code (MLflow's models-from-code: this file is copied into the model and run at load), not pickled.
+MODEL_CODE = Path(__file__).with_name("router_model.py")
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "question"), ColSpec("string", "history", required=False)]),
+    outputs=Schema(
+        [
+            ColSpec("string", "raw"),
+            ColSpec("boolean", "well_formed"),
+            ColSpec("string", "sub_question", required=False),
+            ColSpec("string", "kb", required=False),
+            ColSpec("string", "retriever", required=False),
+        ]
+    ),
+)
+
+
+class RouterModel(PythonModel):
+    """`predict(DataFrame[question, history?]) -> DataFrame[raw, well_formed, sub_question, kb, retriever]`.
+
+    `history` (optional) is a JSON list of `[sub_question, answer]` pairs already
+    answered for that question. `model_config`: `predict_max_new_tokens`, `predict_device`
+    (prefixed: MLflow also logs them as run params, beside the stage's own `device`).
+    """
+
+    def load_context(self, context: Any) -> None:
+        from r1router.router.policy import GenerationConfig, load_policy
+
+        config = dict(context.model_config or {})
+        self.policy = load_policy(context.artifacts[ARTIFACT], device=config.get("predict_device", "cpu"))
+        self.generation = GenerationConfig(max_new_tokens=int(config.get("predict_max_new_tokens", 128)))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from r1router.kb.kinds import get_kind
+        from r1router.router.parsing import FormatError, parse_decision
+        from r1router.router.prompts import decompose_messages
+
+        frame = pd.DataFrame(model_input)
+        histories = frame["history"] if "history" in frame else [None] * len(frame)
+        conversations = [
+            decompose_messages(str(question), [tuple(pair) for pair in json.loads(history or "[]")])
+            for question, history in zip(frame["question"], histories, strict=True)
+        ]
+        rows = []
+        for text in self.policy.generate(conversations, self.generation):
+            try:
+                decision = parse_decision(text)
+            except FormatError:
+                rows.append({"raw": text, "well_formed": False, "sub_question": None, "kb": None, "retriever": None})
+                continue
+            retriever = get_kind(decision.kb).retriever if decision.kb is not None else "None"
+            rows.append(
+                {
+                    "raw": text,
+                    "well_formed": True,
+                    "sub_question": decision.sub_question,
+                    "kb": decision.kb,
+                    "retriever": retriever,
+                }
+            )
+        return pd.DataFrame(rows, columns=["raw", "well_formed", "sub_question", "kb", "retriever"])
+
+
+def _requirements() -> list[str]:
+    """Pinned versions of what `RouterModel` imports besides r1router itself (given, so MLflow infers nothing)."""
+    return [f"{name}=={version(name)}" for name in ("torch", "transformers", "mlflow", "pandas")]
+
+
+def register_router(
+    router_dir: str | Path, name: str, run_id: str, model_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Log `router_dir` as a pyfunc model in run `run_id`, register it as `name`, copy the run's tags to the version."""
+    client = mlflow.MlflowClient()
+    run_tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}
+    active = mlflow.active_run()
+    if active is None or active.info.run_id != run_id:
+        raise RuntimeError(f"register_router must be called inside run {run_id}")
+    info = mlflow.pyfunc.log_model(
+        name=ARTIFACT,
+        python_model=str(MODEL_CODE),
+        artifacts={ARTIFACT: str(router_dir)},
+        model_config=dict(model_config or {"predict_max_new_tokens": 128, "predict_device": "cpu"}),
+        signature=SIGNATURE,
+        pip_requirements=_requirements(),
+        registered_model_name=name,
+    )
+    model_version = str(info.registered_model_version)
+    for key, value in {**run_tags, "run_id": run_id}.items():
+        client.set_model_version_tag(name, model_version, key, value)
+    return {"name": name, "version": model_version, "model_uri": f"models:/{name}/{model_version}"}
