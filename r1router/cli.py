@@ -152,9 +152,6 @@ def steps_convert(
     typer.echo(f"{len(rows)} step rows ({summary}) from {len(trajectories)} trajectories → {out}")
 
 
-TRAINED_MARKER = "r1router-train.json"  # written by the training stages into a trained router's directory
-
-
 @app.command("ask")
 def ask(
     question: Annotated[str, typer.Argument(help="the question")],
@@ -178,10 +175,11 @@ def ask(
     from r1router.router.loop import LoopConfig, RouterLoop
     from r1router.router.policy import load_policy
     from r1router.router.trajectory import Step, Trajectory
+    from r1router.training.common import TRAIN_MARKER  # a trained router gets the zero-shot prompt
 
     if image is not None and not image.is_file():
         raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
-    use_few_shot = few_shot if few_shot is not None else not (model / TRAINED_MARKER).is_file()
+    use_few_shot = few_shot if few_shot is not None else not (model / TRAIN_MARKER).is_file()
 
     def show(_: Trajectory, step: Step) -> None:
         if as_json:
