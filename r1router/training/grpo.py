@@ -8,10 +8,10 @@ trajectory. The reward (`rewards.StepReward`) dispatches on the row's
 trainer's log history through trl's `log_metric`.
 
 KL: `beta` defaults to 0.0. The released training code (an Easy-R1/verl fork)
-applies its KL penalty only when a reference worker is configured and uses a
-fixed controller at 0 otherwise, so the paper's policy effectively trained
-without a KL term; trl 1.16 also defaults to 0 and then loads no reference
-model (half the memory, one forward pass less per step).
+adds its reward-level KL penalty only when a reference-policy worker is
+configured and otherwise uses a fixed coefficient of 0; the released setup
+effectively trained without a KL term. trl 1.16 also defaults to 0 and then
+loads no reference model (half the memory, one forward pass less per step).
 
 Generation speed on CPU (where a step is dominated by it and by the
 forward/backward): the KV cache is on, gradient checkpointing is off (so

@@ -32,8 +32,8 @@ Deviations from the official code, each on purpose:
 2. Several retrievers (`Text Retriever, Table Retriever`) are a format error (0);
    the official code still pays the similarity half for them.
 3. Stop cases as above; the official code embeds the literal word "none" and pays
-   its cosine to the gold question (with bge-m3 about 0.3-0.5 for any question),
-   which rewards stopping early for nothing.
+   its cosine to the gold question, a positive amount for stopping at any step
+   that has nothing to do with the question.
 4. Both sub-questions are lowercased before encoding, as the official code does
    (its gold queries are lowercase in the released data), but the encoder is the
    text KB's (all-MiniLM-L6-v2 in the demo, bge-m3 in the paper profile).
