@@ -38,7 +38,7 @@ class Workspace:
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         }
 
-    def run(self, *args: str, check: bool = True, timeout: int = 1800) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, timeout: int = 3600) -> subprocess.CompletedProcess:
         proc = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
