@@ -31,6 +31,8 @@ from r1router.router.generation import Parsed, RecoveryConfig, generate_parsed
 from r1router.router.parsing import AnswerOutput, Decision, parse_answer, parse_decision
 from r1router.router.policy import GenerationConfig, Policy
 from r1router.router.prompts import (
+    ANSWER_END,
+    DECISION_END,
     FEW_SHOT_FAMILY,
     decompose_messages,
     final_answer_messages,
@@ -48,8 +50,12 @@ class LoopConfig:
     max_steps: int = 3
     k: int = 5
     few_shot: bool = False  # a prompt-only base model needs examples; a trained router does not
-    decision: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=128))
-    answer: GenerationConfig = field(default_factory=lambda: GenerationConfig(max_new_tokens=96))
+    decision: GenerationConfig = field(
+        default_factory=lambda: GenerationConfig(max_new_tokens=128, stop_strings=(DECISION_END,))
+    )
+    answer: GenerationConfig = field(
+        default_factory=lambda: GenerationConfig(max_new_tokens=96, stop_strings=(ANSWER_END,))
+    )
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
 
 
@@ -225,11 +231,15 @@ class RouterLoop:
 
 
 def loop_config(params: dict) -> LoopConfig:
-    """LoopConfig from a params.yaml `loop` section (keys as in the dataclasses)."""
+    """LoopConfig from a params.yaml `loop` section (keys as in the dataclasses).
+
+    Decisions stop at `</ret>` and answers at `</answer>` unless the section
+    sets `stop_strings` (`[]`: run to EOS or `max_new_tokens`).
+    """
     return LoopConfig(
         max_steps=params.get("max_steps", 3),
         k=params.get("k", 5),
-        decision=GenerationConfig(**params.get("decision", {})),
-        answer=GenerationConfig(**params.get("answer", {})),
+        decision=GenerationConfig(**{"stop_strings": (DECISION_END,), **params.get("decision", {})}),
+        answer=GenerationConfig(**{"stop_strings": (ANSWER_END,), **params.get("answer", {})}),
         recovery=RecoveryConfig(**params.get("recovery", {})),
     )

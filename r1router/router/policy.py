@@ -51,6 +51,12 @@ class GenerationConfig:
     (`r1router.router.prefix_cache`); same outputs, less prefill. Backends or
     models that cannot (the vision-language policy, sliding-window attention)
     ignore it.
+
+    `stop_strings`: a row's generation ends once it has written one of these,
+    and its text is cut right after the first one. The loop stops a decision
+    at `</ret>` and an answer at `</answer>` (params.yaml): a base model that
+    rambles on past the closing tag costs decode steps for the whole batch
+    and fails the strict parser on the ramble.
     """
 
     max_new_tokens: int = 256
@@ -61,8 +67,12 @@ class GenerationConfig:
     batch_size: int = 8
     seed: int = 0
     prefix_cache: bool = True
+    stop_strings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stop_strings", tuple(self.stop_strings))  # a YAML list becomes hashable
+        if any(not stop for stop in self.stop_strings):
+            raise ConfigError(f"stop strings must be non-empty (got {list(self.stop_strings)})")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise ConfigError(
                 f"max_new_tokens and batch_size must be >= 1 (got {self.max_new_tokens}, {self.batch_size})"
@@ -93,7 +103,20 @@ def hf_generation_config(config: GenerationConfig, model_config: Any) -> Any:
     }
     if config.do_sample:
         settings.update(temperature=config.temperature, top_p=config.top_p, top_k=config.top_k)
+    if config.stop_strings:
+        settings["stop_strings"] = list(config.stop_strings)
     return HFGenerationConfig(**settings)
+
+
+def cut_at_stop(text: str, stop_strings: tuple[str, ...]) -> str:
+    """`text` up to and including its first stop string.
+
+    The last generated token can run past the stop string (a token "</ret>\n"
+    or one that merges it with what follows); the row's text must end where
+    the stop string does.
+    """
+    ends = [text.find(stop) + len(stop) for stop in stop_strings if stop in text]
+    return text[: min(ends)] if ends else text
 
 
 @contextmanager
@@ -109,27 +132,28 @@ def generate_in_batches(
     model: Any,
     lengths: list[int],
     encode: Callable[[list[int]], Any],
-    decode: Callable[..., list[str]],
+    tokenizer: Any,
     config: GenerationConfig,
 ) -> list[str]:
     """Generate for items `0..n-1` in batches of similar length; return the new text of each, in input order.
 
     `encode(indices)` returns the left-padded model inputs of those items.
     """
-    return generate_batches(model, length_batches(lengths, config.batch_size), encode, decode, config)
+    return generate_batches(model, length_batches(lengths, config.batch_size), encode, tokenizer, config)
 
 
 def generate_batches(
     model: Any,
     batches: list[list[int]],
     encode: Callable[[list[int]], Any],
-    decode: Callable[..., list[str]],
+    tokenizer: Any,
     config: GenerationConfig,
 ) -> list[str]:
     """Generate batch by batch (items `0..n-1` spread over `batches`); return the new text of each, in item order.
 
     `encode(indices)` returns the `generate` inputs of a batch (a mapping;
     its tensors are moved to the model's device, anything else is passed as is).
+    `tokenizer` decodes the new tokens and finds the stop strings.
     """
     outputs = [""] * sum(len(batch) for batch in batches)
     generation_config = hf_generation_config(config, model.generation_config)
@@ -143,10 +167,10 @@ def generate_batches(
                 key: value.to(model.device) if isinstance(value, torch.Tensor) else value
                 for key, value in encode(indices).items()
             }
-            generated = model.generate(**inputs, generation_config=generation_config)
+            generated = model.generate(**inputs, generation_config=generation_config, tokenizer=tokenizer)
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(indices, decode(new_tokens, skip_special_tokens=True), strict=True):
-                outputs[i] = text
+            for i, text in zip(indices, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
+                outputs[i] = cut_at_stop(text, config.stop_strings)
             progress.update(len(indices))
     return outputs
 
@@ -235,7 +259,7 @@ class CausalLMPolicy:
             suffixes = [ids[i][length:] for i in indices]
             return prefix_inputs(self.model, prefix, kv, suffixes, self.tokenizer.pad_token_id)
 
-        return generate_batches(self.model, batches, encode, self.tokenizer.batch_decode, config)
+        return generate_batches(self.model, batches, encode, self.tokenizer, config)
 
 
 def is_vision_language(model_dir: str | Path) -> bool:

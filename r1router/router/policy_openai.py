@@ -28,7 +28,7 @@ from typing import Any
 
 from r1router.errors import ConfigError, R1RouterError
 from r1router.progress import Progress
-from r1router.router.policy import Conversation, GenerationConfig, flatten_text
+from r1router.router.policy import Conversation, GenerationConfig, cut_at_stop, flatten_text
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ class OpenAIPolicy:
         ):
 
             def one(conversation: Conversation) -> str:
-                text = self._complete(conversation, config)
+                # Cut here, not by the API's `stop`: the OpenAI API drops the stop string, which the parser needs.
+                text = cut_at_stop(self._complete(conversation, config), config.stop_strings)
                 progress.update()
                 return text
 

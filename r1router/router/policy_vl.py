@@ -80,6 +80,6 @@ class VisionLanguagePolicy:
             self.model,
             lengths,
             lambda indices: self.encode([conversations[i] for i in indices]),
-            self.processor.batch_decode,
+            self.processor.tokenizer,
             config,
         )

@@ -8,7 +8,14 @@ import torch
 from PIL import Image
 
 from r1router.errors import ConfigError
-from r1router.router.policy import CausalLMPolicy, GenerationConfig, flatten_text, hf_generation_config, load_policy
+from r1router.router.policy import (
+    CausalLMPolicy,
+    GenerationConfig,
+    cut_at_stop,
+    flatten_text,
+    hf_generation_config,
+    load_policy,
+)
 from r1router.router.prompts import decompose_messages, final_answer_messages
 
 
@@ -27,6 +34,30 @@ def test_model_sampling_defaults_are_not_inherited():
     assert greedy.repetition_penalty in (None, 1.0)
     sampled = hf_generation_config(GenerationConfig(do_sample=True, temperature=0.7, top_p=0.9), qwen_like)
     assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.top_k) == (True, 0.7, 0.9, 0)
+
+
+def test_stop_strings_are_validated_and_reach_transformers():
+    config = GenerationConfig(stop_strings=["</ret>"])  # as YAML gives it
+    assert config.stop_strings == ("</ret>",) and hash(config)
+    with pytest.raises(ConfigError, match="non-empty"):
+        GenerationConfig(stop_strings=("</ret>", ""))
+    model_config = SimpleNamespace(bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    assert hf_generation_config(config, model_config).stop_strings == ["</ret>"]
+    assert hf_generation_config(GenerationConfig(), model_config).stop_strings is None
+
+
+@pytest.mark.parametrize(
+    ("text", "stops", "expected"),
+    [
+        ("<ret>Text Retriever</ret>\nmore", ("</ret>",), "<ret>Text Retriever</ret>"),
+        ("a</answer>b</ret>c", ("</ret>", "</answer>"), "a</answer>"),  # the first stop to end wins
+        ("no stop here", ("</ret>",), "no stop here"),
+        ("</ret></ret>", ("</ret>",), "</ret>"),
+        ("anything", (), "anything"),
+    ],
+)
+def test_cut_at_stop(text, stops, expected):
+    assert cut_at_stop(text, stops) == expected
 
 
 def test_flatten_text_drops_images():
@@ -75,3 +106,26 @@ def test_seeded_sampling_is_reproducible(smollm):
     assert smollm.generate(conversations(), config) == first
     other_seed = smollm.generate(conversations(), replace(config, seed=12))
     assert other_seed != first
+
+
+@pytest.mark.slow
+def test_stop_string_ends_generation_where_it_is_written(smollm, monkeypatch):
+    """Greedy text with a stop string is the unstopped text cut after it, and decoding really stops there."""
+    free = GenerationConfig(max_new_tokens=40, batch_size=4)
+    unstopped = smollm.generate(conversations(), free)
+    first = unstopped[0]
+    stop = first.split()[2]  # a word the first row writes early on
+    generated_lengths = []
+    original = smollm.model.generate
+
+    def counting(*args, **kwargs):
+        output = original(*args, **kwargs)
+        generated_lengths.append(output.shape[1] - kwargs["input_ids"].shape[1])
+        return output
+
+    monkeypatch.setattr(smollm.model, "generate", counting)
+    alone = smollm.generate(conversations()[:1], replace(free, stop_strings=(stop,), prefix_cache=False))
+    assert alone == [first[: first.index(stop) + len(stop)]]
+    assert generated_lengths[-1] < 40
+    batched = smollm.generate(conversations(), replace(free, stop_strings=(stop,)))
+    assert batched == [cut_at_stop(text, (stop,)) for text in unstopped]
