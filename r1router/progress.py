@@ -24,6 +24,13 @@ def _eta(seconds: float) -> str:
     return f"{hours:d}:{minutes:02d}:{secs:02d}"
 
 
+def _rate(per_second: float, unit: str) -> str:
+    """Units per second, or seconds per unit when a unit takes longer than a second (a training step)."""
+    if 0 < per_second < 1:
+        return f"{1 / per_second:.1f} s/{unit}"
+    return f"{per_second:.1f} {unit}/s"
+
+
 class Progress:
     """Count units of work; report rate and ETA every `log_every` seconds."""
 
@@ -53,9 +60,9 @@ class Progress:
             remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
             eta = _eta(remaining) if remaining != float("inf") else "?"
             text += f"/{self.total} ({100 * self.done / self.total:.0f}%)"
-            text += f", {rate:.1f} {self.unit}/s, ETA {eta}"
+            text += f", {_rate(rate, self.unit)}, ETA {eta}"
         else:
-            text += f", {rate:.1f} {self.unit}/s"
+            text += f", {_rate(rate, self.unit)}"
         return text
 
     def close(self) -> None:
