@@ -73,6 +73,7 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: a hung shutdown is killed with its server
     )
     try:
         with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
@@ -104,9 +105,12 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
     finally:
         serve.send_signal(signal.SIGINT)
         try:
-            output, _ = serve.communicate(timeout=60)
+            output, _ = serve.communicate(timeout=120)
         except subprocess.TimeoutExpired:
-            serve.kill()
+            # Kill the group, not just `serve`: an orphaned server would keep the stdout pipe open
+            # and `communicate` would wait on it forever.
+            os.killpg(serve.pid, signal.SIGKILL)
             output, _ = serve.communicate()
+            raise AssertionError(f"`schedule serve` did not stop within 120 s of SIGINT:\n{output}") from None
     assert not _healthy(api_url), "the server started by `schedule serve` outlived it"
     assert "corpus-refresh" in output
