@@ -32,7 +32,7 @@ def evaluate_method_task(
     """`data` (questions, KBs, model content hash) and `code` key the cache; they are not used otherwise."""
     questions = load_questions({k: Path(v) for k, v in question_files.items()}, Path(image_root), limit)
     retrievers = Retrievers(Path(kb_dir), kbs, device=device)
-    config = loop_config(loop)
+    config = loop_config(loop, "evaluate.loop")
     runner = make_method(method, load_policy(policy_dir, device=device), retrievers.search, config, tuple(kbs))
     results = evaluate_methods({method: runner}, questions, Path(image_root), Path(predictions_dir), config.max_steps)
     return {benchmark: by_method[method] for benchmark, by_method in results.items()}

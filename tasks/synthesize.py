@@ -42,7 +42,9 @@ def synthesize_task(
     @cache
     def teacher_loop() -> RouterLoop:  # loaded on the first chunk that needs it: a full resume loads nothing
         retrievers = Retrievers(Path(kb_dir), kbs, device=device)
-        return make_teacher(config, load_teacher_policy(config), retrievers.search, loop_config(loop))
+        return make_teacher(
+            config, load_teacher_policy(config), retrievers.search, loop_config(loop, "synthesize.loop")
+        )
 
     def run(chunk: list[Question], image_root: Path | None) -> list[Trajectory]:
         return teacher_loop().run(chunk, image_root)

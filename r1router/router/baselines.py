@@ -70,8 +70,9 @@ class Baseline:
 
     def _retrieve_all(self, queries: list[str], images: list[Path | None]) -> list[list[Hit]]:
         merged: list[list[Hit]] = [[] for _ in queries]
+        k = self.config.k_per_kb(len(self.kbs))
         for kb in self.kbs:
-            for row, hits in enumerate(self.search(kb, queries, images if kb == "image" else None, self.config.k)):
+            for row, hits in enumerate(self.search(kb, queries, images if kb == "image" else None, k)):
                 merged[row].extend(hits)
         return merged
 

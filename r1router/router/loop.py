@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from r1router.benchmarks.loaders import resolve_image
 from r1router.benchmarks.schema import Question
@@ -45,18 +45,37 @@ from r1router.router.trajectory import Step, Trajectory
 Search = Callable[[str, list[str], list[Path | None] | None, int], list[list[Hit]]]
 
 
+def ending_at(stop: str, **settings: object) -> GenerationConfig:
+    """Generation that stops once `stop` is written, unless `settings` set `stop_strings` themselves."""
+    return GenerationConfig(**{"stop_strings": (stop,), **settings})
+
+
 @dataclass(frozen=True)
 class LoopConfig:
+    """`all_kbs_k`: passages per KB for the baselines that retrieve from every KB (`rag-all`, `iterative`).
+
+    None gives them `k` per KB, i.e. `k` x the number of KBs in one prompt; on
+    CPU that prompt's prefill is most of their cost, so the demo gives them
+    about the single-KB methods' passage count instead.
+    """
+
     max_steps: int = 3
     k: int = 5
+    all_kbs_k: int | None = None
     few_shot: bool = False  # a prompt-only base model needs examples; a trained router does not
-    decision: GenerationConfig = field(
-        default_factory=lambda: GenerationConfig(max_new_tokens=128, stop_strings=(DECISION_END,))
-    )
-    answer: GenerationConfig = field(
-        default_factory=lambda: GenerationConfig(max_new_tokens=96, stop_strings=(ANSWER_END,))
-    )
+    decision: GenerationConfig = field(default_factory=lambda: ending_at(DECISION_END, max_new_tokens=128))
+    answer: GenerationConfig = field(default_factory=lambda: ending_at(ANSWER_END, max_new_tokens=96))
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.k < 1 or (self.all_kbs_k is not None and self.all_kbs_k < 1):
+            raise ConfigError(
+                f"max_steps, k and all_kbs_k must be >= 1 (got {self.max_steps}, {self.k}, {self.all_kbs_k})"
+            )
+
+    def k_per_kb(self, kb_count: int) -> int:
+        """Passages per KB for a method that retrieves from `kb_count` KBs at once."""
+        return self.k if kb_count == 1 or self.all_kbs_k is None else self.all_kbs_k
 
 
 def strip_tags(text: str) -> str:
@@ -230,16 +249,33 @@ class RouterLoop:
             state.trajectory.count(*parsed.counts)
 
 
-def loop_config(params: dict) -> LoopConfig:
-    """LoopConfig from a params.yaml `loop` section (keys as in the dataclasses).
+def loop_config(params: dict, where: str = "loop") -> LoopConfig:
+    """LoopConfig from a params.yaml `loop` section (keys as in the dataclasses); `where` names it in errors.
 
     Decisions stop at `</ret>` and answers at `</answer>` unless the section
     sets `stop_strings` (`[]`: run to EOS or `max_new_tokens`).
     """
-    return LoopConfig(
-        max_steps=params.get("max_steps", 3),
-        k=params.get("k", 5),
-        decision=GenerationConfig(**{"stop_strings": (DECISION_END,), **params.get("decision", {})}),
-        answer=GenerationConfig(**{"stop_strings": (ANSWER_END,), **params.get("answer", {})}),
-        recovery=RecoveryConfig(**params.get("recovery", {})),
-    )
+    unknown = set(params) - {"max_steps", "k", "all_kbs_k", "decision", "answer", "recovery"}
+    if unknown:
+        raise ConfigError(f"params.yaml {where}: unknown keys {sorted(unknown)}")
+
+    def build(key: str, make: Callable[..., Any], *args: object) -> Any:
+        try:
+            return make(*args, **params.get(key, {}))
+        except (TypeError, ConfigError) as error:
+            raise ConfigError(f"params.yaml {where}.{key}: {error}") from error
+
+    decision = build("decision", ending_at, DECISION_END)
+    answer = build("answer", ending_at, ANSWER_END)
+    recovery = build("recovery", RecoveryConfig)
+    try:
+        return LoopConfig(
+            max_steps=params.get("max_steps", 3),
+            k=params.get("k", 5),
+            all_kbs_k=params.get("all_kbs_k"),
+            decision=decision,
+            answer=answer,
+            recovery=recovery,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"params.yaml {where}: {error}") from error

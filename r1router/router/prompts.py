@@ -109,11 +109,10 @@ SUB_ANSWER_REQUEST = "\n\n Give me the answer(with the format <answer></answer>)
 # The released training rows use this wording; the paper's inference script says "Based on the information
 # above, give me ...". We train on the released format, so we infer with it too.
 FINAL_ANSWER_REQUEST = "Now, give me the final answer of the origin question: "
-# Where a released row's `problem` puts the query image (always at the end of the user turn).
 # Where each output format ends: generation stops there (GenerationConfig.stop_strings).
 DECISION_END = "</ret>"
 ANSWER_END = "</answer>"
-
+# Where a released row's `problem` puts the query image (always at the end of the user turn).
 IMAGE_PLACEHOLDER = "<image>"
 # Passages are shown grouped by KB in this order, as the paper's answer generation does.
 PASSAGE_TAG_ORDER = ("ter", "tir", "tar")

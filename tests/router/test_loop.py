@@ -11,10 +11,11 @@ from dataclasses import replace
 import pytest
 
 from r1router.benchmarks.schema import PlanStep, Question
+from r1router.errors import ConfigError
 from r1router.kb.retriever import Hit
 from r1router.router.baselines import Baseline
 from r1router.router.generation import RecoveryConfig
-from r1router.router.loop import LoopConfig, RouterLoop
+from r1router.router.loop import LoopConfig, RouterLoop, loop_config
 from r1router.router.policy import GenerationConfig
 
 
@@ -55,9 +56,11 @@ def answer(text):
 class RecordingSearch:
     def __init__(self):
         self.calls = []
+        self.ks = []  # passages asked for, per call
 
     def __call__(self, kb, queries, images, k):
         self.calls.append((kb, list(queries), images))
+        self.ks.append(k)
         return [
             [Hit(kb, f"{kb}-{i}", 1.0 - 0.1 * j, f"passage for {q}") for j in range(k)] for i, q in enumerate(queries)
         ]
@@ -164,3 +167,40 @@ def test_baselines_retrieve_from_their_kbs_for_their_rounds(kbs, rounds, searche
     assert all(t.retrievals == (len(kbs) * rounds) for t in trajectories)
     if rounds > 1:  # later rounds extend the query with the previous answer
         assert search.calls[-1][1][0] == "Who? from passages"
+
+
+@pytest.mark.parametrize(
+    ("kbs", "all_kbs_k", "k_each"),
+    [(("text",), 2, 5), (("text", "table", "image"), 2, 2), (("text", "table"), None, 5)],
+)
+def test_all_kb_baselines_take_all_kbs_k_passages_per_kb(kbs, all_kbs_k, k_each):
+    script = [("Question:", answer("from passages"))]
+    search = RecordingSearch()
+    config = replace(LoopConfig(k=5, all_kbs_k=all_kbs_k), answer=GenerationConfig(max_new_tokens=8))
+    [trajectory] = Baseline("m", ScriptedPolicy(script), search, config, kbs=kbs).run([q("1", "Who?")])
+    assert search.ks == [k_each] * len(kbs)
+    assert len(trajectory.steps[0].hits) == k_each * len(kbs)
+
+
+def test_loop_config_reads_a_params_section_with_stop_defaults():
+    config = loop_config({"max_steps": 2, "k": 4, "all_kbs_k": 1, "decision": {"max_new_tokens": 32}})
+    assert (config.max_steps, config.k, config.all_kbs_k) == (2, 4, 1)
+    assert config.decision.max_new_tokens == 32
+    assert config.decision.stop_strings == ("</ret>",)
+    assert config.answer.stop_strings == ("</answer>",)
+    assert loop_config({"answer": {"stop_strings": []}}).answer.stop_strings == ()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"max_step": 3}, r"params.yaml evaluate.loop: unknown keys \['max_step'\]"),
+        ({"decision": {"max_tokens": 8}}, r"params.yaml evaluate.loop.decision: .*max_tokens"),
+        ({"answer": {"batch_size": 0}}, r"params.yaml evaluate.loop.answer: .*batch_size must be >= 1"),
+        ({"recovery": {"retry": 1}}, r"params.yaml evaluate.loop.recovery: .*retry"),
+        ({"all_kbs_k": 0}, r"params.yaml evaluate.loop: .*all_kbs_k must be >= 1"),
+    ],
+)
+def test_loop_config_errors_name_the_params_key(section, message):
+    with pytest.raises(ConfigError, match=message):
+        loop_config(section, "evaluate.loop")
