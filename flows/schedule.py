@@ -14,6 +14,7 @@ the repo to refresh is the deployment's `root` parameter.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,17 +79,40 @@ def local_server(port: int, startup_timeout: float) -> Iterator[str]:
             server.wait()
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupt_stops_serving() -> Iterator[None]:
+    """Make SIGINT raise KeyboardInterrupt at once while serving.
+
+    Why: `asyncio.run` turns the first SIGINT into a cancel of its main task,
+    and Prefect's runner can absorb that cancel: `schedule serve` kept polling
+    for two minutes after a SIGINT in the test suite. asyncio installs that
+    behaviour only over Python's default handler, so any other handler keeps
+    Ctrl-C a plain KeyboardInterrupt, which `prefect.serve` handles by
+    shutting down.
+    """
+    previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def serve_refresh(cron: str, root: str | Path = ".", name: str = DEPLOYMENT, port: int = 4200) -> None:
     """Register the refresh deployment with `cron` and execute its runs until interrupted."""
     deployment = refresh_deployment(cron, root, name)
     if os.environ.get("PREFECT_API_URL"):
-        serve(deployment)
+        with interrupt_stops_serving():
+            serve(deployment)
         return
     startup = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
     with local_server(port, startup) as api_url:
         os.environ["PREFECT_API_URL"] = api_url  # inherited by the runner's flow-run processes
         try:
-            with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            with temporary_settings(updates={PREFECT_API_URL: api_url}), interrupt_stops_serving():
                 serve(deployment)
         finally:
             os.environ.pop("PREFECT_API_URL", None)
