@@ -47,6 +47,7 @@ def evaluate_flow() -> dict:
                 limit=params.get("max_questions"),
                 predictions_dir=params["predictions_dir"],
                 device=params["device"],
+                precision=params.get("precision", "auto"),
                 data=data + input_version(policy_dir),
                 code=code,
             )

@@ -40,6 +40,7 @@ def synthesize_flow() -> dict:
             chunk_size=params["chunk_size"],
             cache_dir=params["cache_dir"],
             device=params["device"],
+            precision=params.get("precision", "auto"),
             data=data,
             code=code_version("synthesize"),
         )

@@ -26,6 +26,7 @@ def evaluate_method_task(
     limit: int | None,
     predictions_dir: str,
     device: str,
+    precision: str,
     data: str,
     code: str,
 ) -> dict:
@@ -33,6 +34,7 @@ def evaluate_method_task(
     questions = load_questions({k: Path(v) for k, v in question_files.items()}, Path(image_root), limit)
     retrievers = Retrievers(Path(kb_dir), kbs, device=device)
     config = loop_config(loop, "evaluate.loop")
-    runner = make_method(method, load_policy(policy_dir, device=device), retrievers.search, config, tuple(kbs))
+    policy = load_policy(policy_dir, device=device, precision=precision)
+    runner = make_method(method, policy, retrievers.search, config, tuple(kbs))
     results = evaluate_methods({method: runner}, questions, Path(image_root), Path(predictions_dir), config.max_steps)
     return {benchmark: by_method[method] for benchmark, by_method in results.items()}

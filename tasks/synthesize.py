@@ -32,11 +32,12 @@ def synthesize_task(
     out: str,
     cache_dir: str,
     device: str,
+    precision: str,
     data: str,
     code: str,
 ) -> dict:
     """`data` (questions, images, KBs, teacher model) and `code` key the cache and the chunk fingerprint."""
-    config = teacher_config({"device": device, **teacher})
+    config = teacher_config({"device": device, "precision": precision, **teacher})
     questions = select_questions(Path(world_dir), split, benchmarks, max_questions)
 
     @cache

@@ -7,13 +7,8 @@ from typing import Any
 
 import torch
 
-from r1router.device import resolve_device
+from r1router.device import resolve_device, resolve_dtype
 from r1router.models.pull import verify_model_dir
-
-
-def default_dtype(device: str) -> torch.dtype:
-    """bf16 on CUDA (half the memory, native on H100-class GPUs); fp32 on CPU, where bf16 matmuls are slow."""
-    return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
 def load_causal_lm(model_dir: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> tuple[Any, Any]:
@@ -27,7 +22,7 @@ def load_causal_lm(model_dir: str | Path, device: str = "auto", dtype: torch.dty
     model_dir = Path(model_dir)
     verify_model_dir(model_dir)
     device = resolve_device(device)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or default_dtype(device))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or resolve_dtype("auto", device))
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"

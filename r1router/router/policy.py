@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import torch
 
+from r1router.device import resolve_device, resolve_dtype
 from r1router.errors import ConfigError
 from r1router.models.loading import load_causal_lm
 from r1router.models.pull import verify_model_dir
@@ -209,8 +210,9 @@ class CausalLMPolicy:
         self.prefix_cache = PrefixCache(prefix_cache_size) if supports_prefix_cache(model) else None
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto") -> CausalLMPolicy:
-        return cls(*load_causal_lm(model_dir, device))
+    def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto") -> CausalLMPolicy:
+        device = resolve_device(device)
+        return cls(*load_causal_lm(model_dir, device, resolve_dtype(precision, device)))
 
     def render(self, conversations: list[Conversation], add_generation_prompt: bool = True) -> list[str]:
         """The prompt strings the model continues (chat template applied, generation prompt added)."""
@@ -269,11 +271,14 @@ def is_vision_language(model_dir: str | Path) -> bool:
     return getattr(AutoConfig.from_pretrained(model_dir), "vision_config", None) is not None
 
 
-def load_policy(model_dir: str | Path, device: str = "auto") -> Policy:
-    """The backend that fits the saved model: vision-language when it has a vision tower, else causal LM."""
+def load_policy(model_dir: str | Path, device: str = "auto", precision: str = "auto") -> Policy:
+    """The backend that fits the saved model: vision-language when it has a vision tower, else causal LM.
+
+    `precision` is a `resolve_dtype` choice: `auto`, `float32` or `bfloat16`.
+    """
     verify_model_dir(Path(model_dir))
     if is_vision_language(model_dir):
         from r1router.router.policy_vl import VisionLanguagePolicy
 
-        return VisionLanguagePolicy.load(model_dir, device)
-    return CausalLMPolicy.load(model_dir, device)
+        return VisionLanguagePolicy.load(model_dir, device, precision)
+    return CausalLMPolicy.load(model_dir, device, precision)

@@ -12,8 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from r1router.device import resolve_device
-from r1router.models.loading import default_dtype
+from r1router.device import resolve_device, resolve_dtype
 from r1router.models.pull import verify_model_dir
 from r1router.router.policy import Conversation, GenerationConfig, generate_in_batches
 
@@ -51,12 +50,12 @@ class VisionLanguagePolicy:
         self.processor = processor
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto") -> VisionLanguagePolicy:
+    def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto") -> VisionLanguagePolicy:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         verify_model_dir(Path(model_dir))
         device = resolve_device(device)
-        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=default_dtype(device))
+        model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=resolve_dtype(precision, device))
         model.to(device).eval()
         return cls(model, AutoProcessor.from_pretrained(model_dir))
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from r1router.device import resolve_dtype
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json
@@ -120,9 +122,9 @@ class LoadedPolicy:
     multimodal: bool
 
 
-def load_trainable(model_dir: str | Path, device: str) -> LoadedPolicy:
-    """The policy's model and its tokenizer/processor, loaded as the router loads them (bf16 on CUDA, fp32 on CPU)."""
-    policy = load_policy(model_dir, device=device)
+def load_trainable(model_dir: str | Path, device: str, precision: str = "auto") -> LoadedPolicy:
+    """The policy's model and its tokenizer/processor, loaded as the router loads them (`resolve_dtype`)."""
+    policy = load_policy(model_dir, device=device, precision=precision)
     processing_class = getattr(policy, "processor", None) or policy.tokenizer  # type: ignore[attr-defined]
     tokenizer = getattr(processing_class, "tokenizer", processing_class)
     return LoadedPolicy(policy.model, processing_class, tokenizer, policy.multimodal)  # type: ignore[attr-defined]
@@ -146,19 +148,21 @@ def lora_config(settings: Mapping[str, Any] | None) -> Any:
 def trainer_arguments(settings: Mapping[str, Any], output_dir: Path, device: str) -> dict[str, Any]:
     """Arguments every trl config here gets: the `trainer` section plus device, precision, seeding, checkpointing.
 
-    bf16 on CUDA, fp32 on CPU (CPU bf16 matmuls are slow). Gradient checkpointing
-    only on CUDA and only when asked: on CPU memory is not the limit and it costs
-    a second forward pass (trl's configs default it to on).
+    bf16 autocast exactly when the weights were loaded in bf16 (the settings'
+    `precision`, `resolve_dtype`). Gradient checkpointing only on CUDA and only
+    when asked: on CPU memory is not the limit and it costs a second forward
+    pass (trl's configs default it to on).
     """
     trainer = dict(settings["trainer"])
     cuda = device.startswith("cuda")
+    bf16 = resolve_dtype(settings.get("precision", "auto"), device, "precision") is torch.bfloat16
     checkpointing = bool(trainer.pop("activation_checkpointing", False)) and cuda
     return {
         **trainer,
         "output_dir": str(output_dir),
         "seed": settings["seed"],
         "data_seed": settings["seed"],
-        "bf16": cuda,
+        "bf16": bf16,
         "use_cpu": not cuda,
         "activation_checkpointing": checkpointing,  # transformers 5's name; trl's configs default the old one on
         "report_to": "none",  # MetricsCallback logs into the stage's own MLflow run

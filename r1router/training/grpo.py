@@ -20,7 +20,7 @@ trl never toggles it around generation), and completions are bounded by
 are not cut (`completions/clipped_ratio` in the log; a cut decision scores 0
 and pushes the policy toward short, stopping outputs).
 
-Settings (`params.yaml`, section `grpo`): `seed`, `device`, `step_types`,
+Settings (`params.yaml`, section `grpo`): `seed`, `device`, `precision`, `step_types`,
 `max_rows`, `max_prompt_length` (longer prompts are counted and left out),
 `cost_weight`, `lora`, `trainer` (passed to `GRPOConfig` as is:
 `num_generations`, `max_completion_length`, `temperature`, `beta`,
@@ -98,7 +98,7 @@ def build_grpo_trainer(
 
     device = resolve_device(settings.get("device", "auto"))
     set_seed(settings["seed"])
-    policy = load_trainable(base_model, device)
+    policy = load_trainable(base_model, device, settings.get("precision", "auto"))
     examples = grpo_examples(rows, policy.multimodal, image_root)
     lengths = [chat_length(policy.tokenizer, e["prompt"], add_generation_prompt=True) for e in examples]
     kept = filter_by_length(lengths, settings["max_prompt_length"], "grpo")

@@ -6,7 +6,7 @@ Each step row is one conversational prompt/completion pair: the row's
 longer than `max_length` are counted and left out, never truncated: a cut
 completion would teach the policy to stop mid-tag.
 
-Settings (`params.yaml`, section `sft`): `seed`, `device`, `step_types`,
+Settings (`params.yaml`, section `sft`): `seed`, `device`, `precision`, `step_types`,
 `max_rows`, `max_length`, `lora` (null = full fine-tune), `trainer` (passed to
 `SFTConfig` as is: learning rate, batch size, steps, logging and save cadence),
 `heldout` (greedy routing check after training).
@@ -83,7 +83,7 @@ def train_sft(
     fingerprint = run_fingerprint(hashes, settings)
     checkpoint_dir = Path(checkpoint_root) / fingerprint
     set_seed(settings["seed"])  # LoRA's initial weights come from the global generator
-    policy = load_trainable(base_model, device)
+    policy = load_trainable(base_model, device, settings.get("precision", "auto"))
     examples = sft_examples(rows, policy.multimodal, Path(image_root) if image_root else None)
     lengths = [chat_length(policy.tokenizer, e["prompt"] + e["completion"]) for e in examples]
     kept = filter_by_length(lengths, settings["max_length"], "sft")

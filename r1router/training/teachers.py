@@ -35,6 +35,7 @@ class TeacherConfig:
     few_shot: bool = True  # local and openai: show the base model the paper-style examples
     endpoint: dict[str, Any] = field(default_factory=dict)  # openai: EndpointConfig fields
     device: str = "auto"
+    precision: str = "auto"  # a local model's dtype (`r1router.device.resolve_dtype`)
 
     def __post_init__(self) -> None:
         if self.kind not in TEACHERS:
@@ -53,7 +54,11 @@ class TeacherConfig:
         """The settings that decide what the teacher writes (the model's content is hashed by the caller)."""
         if self.kind == "openai":
             return {"kind": self.kind, "few_shot": self.few_shot, "endpoint": self.endpoint}
-        return {"kind": self.kind, "few_shot": self.few_shot if self.kind == "local" else None}
+        return {
+            "kind": self.kind,
+            "few_shot": self.few_shot if self.kind == "local" else None,
+            "precision": self.precision,
+        }
 
 
 def teacher_config(params: dict[str, Any]) -> TeacherConfig:
@@ -71,7 +76,7 @@ def load_teacher_policy(config: TeacherConfig) -> Policy:
     """The model behind the teacher: a local checkpoint or the endpoint client."""
     if config.kind == "openai":
         return OpenAIPolicy(EndpointConfig(**config.endpoint))
-    return load_policy(config.model_dir or "", device=config.device)
+    return load_policy(config.model_dir or "", device=config.device, precision=config.precision)
 
 
 def make_teacher(config: TeacherConfig, policy: Policy, search: Search, loop: LoopConfig) -> RouterLoop:

@@ -129,3 +129,16 @@ def test_stop_string_ends_generation_where_it_is_written(smollm, monkeypatch):
     assert generated_lengths[-1] < 40
     batched = smollm.generate(conversations(), replace(free, stop_strings=(stop,)))
     assert batched == [cut_at_stop(text, (stop,)) for text in unstopped]
+
+
+@pytest.mark.slow
+def test_bfloat16_policy_runs_in_bf16_and_answers(smollm_dir, smollm):
+    """`precision: bfloat16` (the demo's CPU setting) loads bf16 weights; greedy answers stay close to fp32's."""
+    bf16 = load_policy(smollm_dir, device="cpu", precision="bfloat16")
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    config = GenerationConfig(max_new_tokens=12, batch_size=4)
+    answers = bf16.generate(conversations(), config)
+    assert all(text.strip() for text in answers)
+    fp32 = smollm.generate(conversations(), config)
+    # Rounding may flip a late token, not the start of the answer.
+    assert sum(a.split()[:2] == b.split()[:2] for a, b in zip(answers, fp32, strict=True)) >= 3

@@ -130,7 +130,7 @@ def test_rows_over_the_limit_are_counted_and_left_out():
         filter_by_length([60, 70], 50, "test")
 
 
-def test_cpu_arguments_never_use_bf16_or_gradient_checkpointing(tmp_path):
+def test_cpu_arguments_use_bf16_only_when_asked_and_never_gradient_checkpointing(tmp_path):
     settings = sft_settings(trainer={"learning_rate": 1e-4, "activation_checkpointing": True, "max_steps": 3})
     arguments = trainer_arguments(settings, tmp_path, "cpu")
     assert (arguments["bf16"], arguments["use_cpu"], arguments["activation_checkpointing"]) == (False, True, False)
@@ -138,6 +138,11 @@ def test_cpu_arguments_never_use_bf16_or_gradient_checkpointing(tmp_path):
     assert trainer_arguments(settings, tmp_path, "cuda")["activation_checkpointing"] is True
     # trl's configs turn checkpointing on by default; the argument must win over that default.
     from trl import GRPOConfig, SFTConfig
+
+    # bf16 on CPU only when asked for: autocast on the CPU, which transformers accepts with use_cpu.
+    bf16 = trainer_arguments({**settings, "precision": "bfloat16"}, tmp_path, "cpu")
+    assert (bf16["bf16"], bf16["use_cpu"]) == (True, True)
+    assert SFTConfig(**bf16).bf16 is True
 
     assert SFTConfig(**arguments).gradient_checkpointing is False
     assert GRPOConfig(**arguments, num_generations=2, per_device_train_batch_size=2).gradient_checkpointing is False
