@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="policy model dir (default: the first method's in params.yaml)")
     parser.add_argument("--policy-only", action="store_true", help="no retrieval, even when the KBs are built")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--precision", help="auto | float32 | bfloat16 (default: params.yaml evaluate.precision)")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -109,7 +110,8 @@ def main() -> None:
         parser.error(f"no model in {model_dir}: run `dvc repro models` or `r1router models pull`, or pass --model")
     questions, images = mixed_questions(params, args.questions)
     search, retrieval = search_function(params, args.policy_only)
-    policy = load_policy(model_dir)
+    precision = args.precision or params.get("precision", "auto")
+    policy = load_policy(model_dir, precision=precision)
     base = replace(loop_config(params["loop"]), few_shot=args.few_shot, max_steps=args.max_steps)
 
     def configured(batch_size: int, prefix_cache: bool) -> LoopConfig:
@@ -135,7 +137,7 @@ def main() -> None:
     print(
         f"questions: {n}  batch size: {args.batch_size}  few-shot: {args.few_shot}  max steps: {base.max_steps}  "
         f"max new tokens: {base.decision.max_new_tokens}/{base.answer.max_new_tokens}  "
-        f"torch threads: {torch.get_num_threads()}  retrieval: {retrieval}"
+        f"torch threads: {torch.get_num_threads()}  precision: {precision}  retrieval: {retrieval}"
     )
     sequential_seconds, reference = runs["a"]
     for key, (seconds, trajectories) in runs.items():
