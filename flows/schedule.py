@@ -3,8 +3,8 @@
 Prefect's scheduler service runs only in a real server, never in the temporary
 API that a plain flow run starts (Prefect 3 leaves it out of ephemeral mode),
 so a scheduled deployment needs one: the server at `PREFECT_API_URL` when that
-is set, else a `prefect server start` on loopback that is started here and
-stopped when serving ends. Nobody has to start a server by hand.
+is set, else a `prefect server start` on loopback (`r1router.prefect_server`)
+that runs while serving. Nobody has to start a server by hand.
 
 The deployment's entrypoint is the module path `flows.refresh.refresh_flow`
 (not a file path), so the runner finds the flow from any working directory;
@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +25,7 @@ from prefect.flows import EntrypointType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.refresh import refresh_flow
-from r1router.errors import R1RouterError
+from r1router.prefect_server import local_server, startup_timeout
 
 DEPLOYMENT = "corpus-refresh"
 
@@ -43,40 +39,6 @@ def refresh_deployment(cron: str, root: str | Path = ".", name: str = DEPLOYMENT
         entrypoint_type=EntrypointType.MODULE_PATH,
         description="Fingerprint the corpus sources; re-run the DVC stages downstream of the changed ones.",
     )
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@contextmanager
-def local_server(port: int, startup_timeout: float) -> Iterator[str]:
-    """Run `prefect server start` on 127.0.0.1:`port` for the block; yield its API URL."""
-    api_url = f"http://127.0.0.1:{port}/api"
-    if _healthy(api_url):
-        raise R1RouterError(f"port {port} already serves a Prefect API: set PREFECT_API_URL={api_url} to use it")
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command)
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while not _healthy(api_url):
-            if server.poll() is not None:
-                raise R1RouterError(f"`{' '.join(command[1:])}` exited with {server.returncode} before it was ready")
-            if time.monotonic() > deadline:
-                raise R1RouterError(f"the Prefect server on port {port} was not ready after {startup_timeout:.0f} s")
-            time.sleep(0.5)
-        yield api_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -108,8 +70,7 @@ def serve_refresh(cron: str, root: str | Path = ".", name: str = DEPLOYMENT, por
         with interrupt_stops_serving():
             serve(deployment)
         return
-    startup = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
-    with local_server(port, startup) as api_url:
+    with local_server(port, startup_timeout()) as api_url:
         os.environ["PREFECT_API_URL"] = api_url  # inherited by the runner's flow-run processes
         try:
             with temporary_settings(updates={PREFECT_API_URL: api_url}), interrupt_stops_serving():

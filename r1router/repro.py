@@ -7,6 +7,9 @@ or SIGTERM/SIGHUP here is passed on to that group, so a stage process gets
 the signal, ends its MLflow run FAILED and exits before this process marks the
 parent FAILED. Stage runs whose process was SIGKILLed are closed FAILED once
 the group is gone (`close_orphaned_runs`).
+
+Its stages report to one Prefect server that lives as long as the run
+(`prefect_server.shared_api`) instead of each starting Prefect's temporary API.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.errors import R1RouterError
+from r1router.prefect_server import shared_api
 from r1router.tracking import close_orphaned_runs, locked_checkout, pipeline_run
 
 LOG_ARTIFACT = "dvc-repro.log"
@@ -47,10 +51,13 @@ def dvc_command(args: Sequence[str]) -> list[str]:
     return [str(beside) if beside.is_file() else shutil.which("dvc") or "dvc", "repro", *args]
 
 
-def _env() -> dict[str, str]:
+def _env(prefect_api: str | None) -> dict[str, str]:
     """The stage commands' environment: this Python's bin first on PATH, so `python -m flows.x` is the venv's."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1"}
+    if prefect_api is not None:
+        env["PREFECT_API_URL"] = prefect_api
+    return env
 
 
 def _group_alive(pgid: int) -> bool:
@@ -97,12 +104,14 @@ def _tee(stream: Any, log: deque[str]) -> None:
         log.append(line)
 
 
-def _run_dvc(args: Sequence[str], root: Path, pass_fds: Sequence[int], log: deque[str]) -> int:
+def _run_dvc(
+    args: Sequence[str], root: Path, pass_fds: Sequence[int], log: deque[str], prefect_api: str | None
+) -> int:
     """Run `dvc repro`, echoing and keeping its output; on any interruption stop its whole group."""
     proc = subprocess.Popen(
         dvc_command(args),
         cwd=root,
-        env=_env(),
+        env=_env(prefect_api),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -144,11 +153,12 @@ def run_repro(args: Sequence[str], root: Path = Path(".")) -> str:
     with (
         locked_checkout(root, command) as lock,
         pipeline_run({"dvc.command": shlex.join(["dvc", "repro", *args])}, root) as mlflow,
+        shared_api(root) as prefect_api,
     ):
         run_id = mlflow.active_run().info.run_id
         log: deque[str] = deque(maxlen=LOG_LINES)
         try:
-            returncode = _run_dvc(args, root, [lock.fd] if lock.fd is not None else [], log)
+            returncode = _run_dvc(args, root, [lock.fd] if lock.fd is not None else [], log, prefect_api)
         finally:
             mlflow.log_text("".join(log), LOG_ARTIFACT)
             orphans = close_orphaned_runs(root)

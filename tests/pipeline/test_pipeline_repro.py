@@ -56,6 +56,9 @@ def test_repro_builds_every_stage_and_reports_recall(reproduced):
     # Long steps report progress through the logs (Prefect's handlers), not only a terminal bar.
     assert "train CLIP:" in proc.stdout + proc.stderr
     assert "embed text KB:" in proc.stdout + proc.stderr
+    # Every stage reported to the one Prefect server `r1router repro` ran, none started a temporary API.
+    assert "Starting temporary server" not in proc.stdout + proc.stderr
+    assert (ws.root / ".prefect/server.log").is_file()
     world = json.loads((ws.root / "metrics/world.json").read_text())
     assert world["kb"]["text"] > 0 and world["kb"]["table"] > 0 and world["kb"]["image"] > 0
     retrieval = json.loads((ws.root / "metrics/retrieval.json").read_text())
@@ -100,6 +103,9 @@ def test_each_stage_is_a_finished_child_of_one_pipeline_run(reproduced):
         assert run["status"] == "FINISHED", stage
         assert run["tags"]["mlflow.parentRunId"] == parents[0]["id"], stage
         assert {"git_commit", "git_dirty", "params_hash", "prefect_flow_run_id"} <= set(run["tags"]), stage
+    prefect_db = sqlite3.connect(ws.root / ".prefect/prefect.db")
+    flow_runs = {row[0] for row in prefect_db.execute("select id from flow_run")}
+    assert {stages[stage]["tags"]["prefect_flow_run_id"] for stage in STAGES} <= flow_runs
     assert "recall_at_5.text" in stages["kb"]["metrics"]
     # evaluate: one child run per method under the stage's run
     methods = {

@@ -15,7 +15,8 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.schedule import DEPLOYMENT, _healthy, refresh_deployment
+from flows.schedule import DEPLOYMENT, refresh_deployment
+from r1router.prefect_server import healthy
 
 
 def test_deployment_runs_refresh_on_the_cron_for_the_resolved_repo(tmp_path):
@@ -77,9 +78,9 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
     )
     try:
         with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
-            _wait(lambda: _healthy(api_url), 180, "the Prefect server")
+            _wait(lambda: healthy(api_url), 180, "the Prefect server")
             deployment = _wait(
-                lambda: next(iter(client.read_deployments()), None) if _healthy(api_url) else None,
+                lambda: next(iter(client.read_deployments()), None) if healthy(api_url) else None,
                 120,
                 "the deployment",
             )
@@ -112,5 +113,5 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
             os.killpg(serve.pid, signal.SIGKILL)
             output, _ = serve.communicate()
             raise AssertionError(f"`schedule serve` did not stop within 120 s of SIGINT:\n{output}") from None
-    assert not _healthy(api_url), "the server started by `schedule serve` outlived it"
+    assert not healthy(api_url), "the server started by `schedule serve` outlived it"
     assert "corpus-refresh" in output
