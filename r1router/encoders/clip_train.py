@@ -172,10 +172,20 @@ def _load_checkpoint(out_dir: Path, key: dict[str, Any], epochs: int) -> dict[st
     return state
 
 
+def _save_torch(obj: Any, target: Path) -> None:
+    """`torch.save` atomically, and byte for byte the same for the same tensors.
+
+    Why the open file: given a path, torch names the archive's root folder after
+    the file, here a random temporary name, so two saves of equal weights
+    differed and gave the image KB a new DVC hash on every run.
+    """
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+
+
 def save_model(model: torch.nn.Module, model_cfg: dict[str, Any], train: dict[str, Any], out_dir: Path) -> None:
     """Weights, then the config that names them: a directory with `config.json` is a complete model."""
-    with atomic_path(out_dir / MODEL_FILE) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    _save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / MODEL_FILE)
     write_json(out_dir / CONFIG_FILE, {"format": FORMAT, "model": model_cfg, "train": train})
 
 
@@ -308,5 +318,4 @@ def _save_checkpoint(
         "history": history,
         "resume_key": key,
     }
-    with atomic_path(out_dir / CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+    _save_torch(state, out_dir / CHECKPOINT)
