@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router import lineage
-from r1router.dvcfile import is_dvc_project
+from r1router.dvcfile import inside, is_dvc_project, load_stages
 from r1router.errors import ConfigError
 from r1router.hashing import text_sha256
 from r1router.locking import PipelineLock, pid_alive, pipeline_lock
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "r1router"
 PARENT_RUN_ENV = "R1ROUTER_PARENT_RUN_ID"
 ERROR_ARTIFACT = "error.txt"
+MAX_TAG_CHARS = 5000  # under MLflow's limit on a tag value
 
 
 def tracking_uri(root: Path = Path(".")) -> str:
@@ -46,21 +47,39 @@ def tracking_uri(root: Path = Path(".")) -> str:
 
 
 def git_state(root: Path = Path(".")) -> dict[str, str]:
-    """Commit and dirtiness of the checkout, or 'unknown' outside a git repo."""
+    """Commit of the checkout and whether its code or params differ from it; 'unknown' outside git.
+
+    Files that DVC itself writes (`dvc.lock`, every stage's outs, metrics and
+    plots) do not count: a pipeline run changes them, and counting them marked
+    every stage of a run from a clean commit dirty, so the tag told nothing. When
+    something else differs, `git_dirty_paths` names it.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(
+            ["git", "diff", "--name-only", "--no-renames", "--relative", "-z", "HEAD"],
             cwd=root,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout.split("\0")
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
-    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+    written = _dvc_written(root)
+    edited = sorted(path for path in changed if path and not any(inside(path, out) for out in written))
+    state = {"git_commit": commit, "git_dirty": str(bool(edited)).lower()}
+    if edited:
+        state["git_dirty_paths"] = ",".join(edited)[:MAX_TAG_CHARS]
+    return state
+
+
+def _dvc_written(root: Path) -> tuple[str, ...]:
+    """The paths a `dvc repro` writes in `root`: dvc.lock and every out of dvc.yaml (none outside DVC)."""
+    if not is_dvc_project(root):
+        return ()
+    return (lineage.LOCK_FILE, *(out for stage in load_stages(root).values() for out in stage.outs))
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

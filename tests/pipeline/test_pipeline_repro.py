@@ -103,6 +103,7 @@ def test_each_stage_is_a_finished_child_of_one_pipeline_run(reproduced):
         assert run["status"] == "FINISHED", stage
         assert run["tags"]["mlflow.parentRunId"] == parents[0]["id"], stage
         assert {"git_commit", "git_dirty", "params_hash", "prefect_flow_run_id"} <= set(run["tags"]), stage
+        assert run["tags"]["git_dirty"] == "false", stage  # the outputs DVC rewrote do not count as edits
     prefect_db = sqlite3.connect(ws.root / ".prefect/prefect.db")
     flow_runs = {row[0] for row in prefect_db.execute("select id from flow_run")}
     assert {stages[stage]["tags"]["prefect_flow_run_id"] for stage in STAGES} <= flow_runs
@@ -163,6 +164,9 @@ def test_evaluation_table_has_every_method_on_every_benchmark(reproduced):
             assert by_method[router]["routing_accuracy"] is not None
     table = (ws.root / "reports/table1.md").read_text()
     assert "prompt-router" in table and "F1-Recall" in table
+    evaluate_tags = _latest_stage_runs(ws)["evaluate"]["tags"]
+    for key in ("git_commit", "git_dirty", "params_hash"):
+        assert f"- {key}: `{evaluate_tags[key]}`" in table, key
     assert (ws.root / "reports/plots/f1_by_benchmark.png").stat().st_size > 0
     predictions = (ws.root / "reports/predictions/demo_infoseek/prompt-router.jsonl").read_text().splitlines()
     record = json.loads(predictions[0])
