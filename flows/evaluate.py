@@ -58,11 +58,9 @@ def evaluate_flow() -> dict:
                 results.setdefault(benchmark, {})[method] = metrics
         write_json(METRICS, results)
         write_json(PLOT_DATA, dvc_plot_rows(results))
-        run_tags = tracking.active_run().data.tags
         provenance = {
-            "params_hash": run_tags.get("params_hash", ""),
-            "git_commit": run_tags.get("git_commit", ""),
-            "git_dirty": run_tags.get("git_dirty", ""),  # a commit alone would hide uncommitted code
+            "params_hash": tracking.active_run().data.tags.get("params_hash", ""),
+            "git_commit": tracking.active_run().data.tags.get("git_commit", ""),
             "prompt_version": PROMPT_VERSION,
             "data_version": data,
         }

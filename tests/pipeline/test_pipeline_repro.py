@@ -164,9 +164,6 @@ def test_evaluation_table_has_every_method_on_every_benchmark(reproduced):
             assert by_method[router]["routing_accuracy"] is not None
     table = (ws.root / "reports/table1.md").read_text()
     assert "prompt-router" in table and "F1-Recall" in table
-    evaluate_tags = _latest_stage_runs(ws)["evaluate"]["tags"]
-    for key in ("git_commit", "git_dirty", "params_hash"):
-        assert f"- {key}: `{evaluate_tags[key]}`" in table, key
     assert (ws.root / "reports/plots/f1_by_benchmark.png").stat().st_size > 0
     predictions = (ws.root / "reports/predictions/demo_infoseek/prompt-router.jsonl").read_text().splitlines()
     record = json.loads(predictions[0])
