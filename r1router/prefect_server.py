@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from r1router.errors import R1RouterError
@@ -67,38 +67,35 @@ def local_server(
     if healthy(api_url):
         raise R1RouterError(f"port {port} already serves a Prefect API: set PREFECT_API_URL={api_url} to use it")
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    output = None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        output = log.open("ab")
-    server = subprocess.Popen(
-        command,
-        env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while not healthy(api_url):
-            if server.poll() is not None:
-                where = f"; its output is in {log}" if log is not None else ""
-                started = " ".join(command[1:])
-                raise R1RouterError(f"`{started}` exited with {server.returncode} before it was ready{where}")
-            if time.monotonic() > deadline:
-                raise R1RouterError(f"the Prefect server on port {port} was not ready after {timeout:.0f} s")
-            time.sleep(0.25)
-        yield api_url
-    finally:
-        server.terminate()
+    with log.open("ab") if log is not None else nullcontext() as output:
+        server = subprocess.Popen(
+            command,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            start_new_session=True,
+        )
         try:
-            server.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if output is not None:
-            output.close()
+            deadline = time.monotonic() + timeout
+            while not healthy(api_url):
+                if server.poll() is not None:
+                    where = f"; its output is in {log}" if log is not None else ""
+                    started = " ".join(command[1:])
+                    raise R1RouterError(f"`{started}` exited with {server.returncode} before it was ready{where}")
+                if time.monotonic() > deadline:
+                    raise R1RouterError(f"the Prefect server on port {port} was not ready after {timeout:.0f} s")
+                time.sleep(0.25)
+            yield api_url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 @contextmanager
