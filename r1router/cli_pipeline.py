@@ -1,4 +1,4 @@
-"""`r1router repro` and `r1router lineage`: the pipeline as one tracked run, and a number traced to its inputs."""
+"""`r1router repro`, `lineage` and `deps`: the pipeline as one tracked run, a number traced to its inputs, code deps."""
 
 from __future__ import annotations
 
@@ -30,6 +30,29 @@ def lineage(
     typer.echo(result.to_json() if as_json else format_lineage(result))
 
 
+def deps(
+    write: Annotated[bool, typer.Option("--write", help="rewrite dvc.yaml's code deps as derived")] = False,
+) -> None:
+    """Check (default) or write each stage's code deps in dvc.yaml: the import closure of its flow.
+
+    Check exits 1 naming every stage whose list misses an imported file or lists one it does not import.
+    """
+    from r1router.codedeps import check_dvc_yaml, write_dvc_yaml
+
+    if write:
+        changed = write_dvc_yaml()
+        typer.echo(f"dvc.yaml: code deps rewritten for {', '.join(changed)}" if changed else "dvc.yaml: up to date")
+        return
+    drifts = check_dvc_yaml()
+    for found in drifts:
+        typer.echo(found.describe(), err=True)
+    if drifts:
+        typer.echo("run `r1router deps --write` to derive them", err=True)
+        raise typer.Exit(1)
+    typer.echo("dvc.yaml: every stage's code deps match its import closure")
+
+
 def register(app: typer.Typer) -> None:
     app.command("repro", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(repro)
     app.command("lineage")(lineage)
+    app.command("deps")(deps)

@@ -3,8 +3,8 @@
 dvc.yaml is the single source of truth for what each stage reads and writes.
 Everything that needs the pipeline's shape derives it from this module, so it
 can never drift from what `dvc repro` does: the end-to-end flow's order
-(`flows.pipeline`), a stage's code version for Prefect cache keys
-(`tasks.caching`), the stages a corpus feeds (`r1router.refresh`), the stage
+(`flows.pipeline`), the flow module whose import closure is a stage's code
+(`r1router.codedeps`), the stages a corpus feeds (`r1router.refresh`), the stage
 that wrote a traced dep (`r1router.lineage_trace`), and the DVC stage objects
 whose deps and outs the lineage tags hash (`r1router.lineage`).
 
@@ -40,10 +40,16 @@ class Stage:
     @property
     def module(self) -> str:
         """The Python module the stage runs, from a `python -m <module>` command."""
-        match = _FLOW_CMD.match(self.cmd.strip())
-        if match is None:
+        module = flow_module(self.cmd)
+        if module is None:
             raise ConfigError(f"{DVC_FILE}: stage '{self.name}' cmd '{self.cmd}' is not 'python -m <module>'")
-        return match.group(1)
+        return module
+
+
+def flow_module(cmd: str) -> str | None:
+    """The module of a `python -m <module>` command, or None for any other command."""
+    match = _FLOW_CMD.match(cmd.strip())
+    return match.group(1) if match else None
 
 
 def is_dvc_project(root: str | Path) -> bool:
@@ -149,19 +155,3 @@ def producer_of(stages: Mapping[str, Stage], path: str) -> str | None:
     the paths inside them (`r1router.lineage.out_tags`), never for a directory above.
     """
     return next((name for name, stage in stages.items() if any(inside(path, out) for out in stage.outs)), None)
-
-
-def code_deps(stage: Stage, root: str | Path) -> list[Path]:
-    """The stage's deps that are Python code: `.py` files and package directories.
-
-    A directory is a package when it has an `__init__.py` or sits in a package
-    (a namespace subpackage such as `r1router/kb`); data and model directories
-    are neither, so they are never walked.
-    """
-
-    def is_code(path: Path) -> bool:
-        if path.is_file():
-            return path.suffix == ".py"
-        return path.is_dir() and ((path / "__init__.py").is_file() or (path.parent / "__init__.py").is_file())
-
-    return [Path(root) / dep for dep in stage.deps if is_code(Path(root) / dep)]

@@ -17,7 +17,8 @@ from typing import Any
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
-from r1router.dvcfile import code_deps, load_stages, stage_named
+from r1router.codedeps import stage_code
+from r1router.dvcfile import load_stages, stage_named
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 
 STAMP = ".r1router-stamp"
@@ -45,16 +46,16 @@ def outputs_intact(directories: Iterable[str | Path]) -> bool:
 
 
 def code_version(stage: str, root: Path = ROOT) -> str:
-    """Hash of the Python source among `stage`'s deps in dvc.yaml (TASK_SOURCE sees only the task wrapper).
+    """Hash of the project code `stage` runs: its flow's import closure (`r1router.codedeps`).
 
-    Derived from dvc.yaml rather than listed per flow, so the cache key and DVC's
-    re-run decision always cover the same code: editing a file DVC would re-run
-    the stage for also invalidates the stage's cached task results.
+    TASK_SOURCE sees only the task wrapper. dvc.yaml's code deps are checked to
+    be the same set (`r1router deps --check`), so the cache key and DVC's
+    re-run decision cover the same code: editing a file DVC would re-run the
+    stage for also invalidates the stage's cached task results.
     """
     root = Path(root).resolve()
-    paths = code_deps(stage_named(load_stages(root), stage, root), root)
-    files = sorted({f for path in paths for f in ([path] if path.is_file() else path.rglob("*.py"))})
-    return text_sha256("".join(f"{f.relative_to(root)}:{file_sha256(f)}" for f in files))
+    files = stage_code(stage_named(load_stages(root), stage, root).module, root)
+    return text_sha256("".join(f"{f}:{file_sha256(root / f)}" for f in files))
 
 
 def input_version(*paths: str | Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,33 @@ def text_encoder_dir(tmp_path_factory) -> Path:
     return models_dir / "text_encoder"
 
 
+def require_release(path: Path, what: str) -> None:
+    """Skip a test whose released data is missing on a developer's machine; fail it in CI (`CI=true`).
+
+    CI always has `../shared`: there a missing release is a broken setup, and
+    skipping would let the tests that read it pass unseen.
+    """
+    if path.exists():
+        return
+    message = f"{what} not found at {path} (set R1ROUTER_RELEASE_DIR)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{message}; CI must have it", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
-def released_sample() -> Path:
-    """The released Step-GRPO trajectory sample in `../shared` (override with R1ROUTER_RELEASE_DIR)."""
-    path = default_release_dir() / RELEASED_SAMPLE
-    if not path.is_file():
-        pytest.skip(f"released step data not found at {path} (set R1ROUTER_RELEASE_DIR)")
+def release_dir() -> Path:
+    """The paper's released data in `../shared` (override with R1ROUTER_RELEASE_DIR)."""
+    directory = default_release_dir()
+    require_release(directory, "the paper's released data")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def released_sample(release_dir: Path) -> Path:
+    """The released Step-GRPO trajectory sample."""
+    path = release_dir / RELEASED_SAMPLE
+    require_release(path, "released step data")
     return path
 
 

@@ -11,7 +11,6 @@ import yaml
 
 from r1router.dvcfile import (
     Stage,
-    code_deps,
     consumers,
     load_stages,
     producer_of,
@@ -105,11 +104,3 @@ def test_a_cycle_is_refused():
 def test_a_cmd_that_is_not_python_dash_m_names_the_stage():
     with pytest.raises(ConfigError, match=r"stage 'x' cmd 'bash run\.sh' is not 'python -m <module>'"):
         _ = Stage("x", "bash run.sh", (), ()).module
-
-
-def test_code_deps_are_py_files_and_packages_never_data(tmp_path):
-    for path in ("pkg/__init__.py", "pkg/sub/mod.py", "run.py", "data/raw/notes.py", "data/raw/x.csv"):
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("")
-    stage = _stage("make", deps=("pkg/sub", "run.py", "data/raw", "missing.py"))
-    assert code_deps(stage, tmp_path) == [tmp_path / "pkg/sub", tmp_path / "run.py"]

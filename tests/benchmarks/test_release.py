@@ -2,7 +2,7 @@
 
 import pytest
 
-from r1router.benchmarks import RELEASE_FILES, default_release_dir, load_benchmark, release_path
+from r1router.benchmarks import RELEASE_FILES, load_benchmark, release_path
 
 # Records per file. openwikitqa_val.jsonl has 3000 records but `wc -l` says 2999: no final newline.
 EXPECTED = {
@@ -14,14 +14,6 @@ EXPECTED = {
     "webqa": 1000,
 }
 IMAGE_DATASETS = {"infoseek", "dyn_vqa", "webqa"}
-
-
-@pytest.fixture(scope="module")
-def release_dir():
-    directory = default_release_dir()
-    if not directory.is_dir():
-        pytest.skip(f"paper release not found at {directory} (set R1ROUTER_RELEASE_DIR)")
-    return directory
 
 
 @pytest.mark.parametrize("dataset", sorted(EXPECTED))

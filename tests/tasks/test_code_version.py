@@ -1,4 +1,4 @@
-"""`tasks.caching.code_version`: a stage's code version is its dvc.yaml code deps, no more, no less."""
+"""`tasks.caching.code_version`: a stage's code version hashes its flow's import closure, no more, no less."""
 
 from __future__ import annotations
 
@@ -12,13 +12,21 @@ from r1router.errors import ConfigError
 from tasks.caching import ROOT, code_version
 
 
-def test_code_version_follows_exactly_the_code_among_the_stage_deps(tmp_path):
+def test_code_version_follows_exactly_the_files_the_stage_imports(tmp_path):
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
-    files = ("core/__init__.py", "core/stage/a.py", "core/other/b.py", "flow.py", "data/gen.py")
-    for path in files:
+    files = {
+        "flows/__init__.py": "",
+        "flows/run.py": "from r1router.core import x\n",
+        "r1router/__init__.py": "",
+        "r1router/core.py": "def x():\n    from r1router.lazy import y\n",
+        "r1router/lazy.py": "y = 1\n",
+        "r1router/other.py": "z = 1\n",
+        "r1router/tracking.py": "import r1router.core\n",  # plumbing: never part of the version
+    }
+    for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("x = 1\n")
-    stage = {"cmd": "python -m flow", "deps": ["core/stage", "flow.py", "data"], "outs": ["out"]}
+        (tmp_path / path).write_text(text)
+    stage = {"cmd": "python -m flows.run", "deps": ["data"], "outs": ["out"]}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"s": stage}}))
 
     def version_after(edit: str) -> str:
@@ -26,11 +34,10 @@ def test_code_version_follows_exactly_the_code_among_the_stage_deps(tmp_path):
         return code_version("s", tmp_path)
 
     base = code_version("s", tmp_path)
-    assert version_after("core/other/b.py") == base  # not a dep of the stage
-    assert version_after("data/gen.py") == base  # a dep, but data: not walked for code
-    changed = version_after("core/stage/a.py")
+    assert version_after("r1router/other.py") == base  # not imported by the stage
+    changed = version_after("r1router/lazy.py")  # imported inside a function
     assert changed != base
-    assert version_after("flow.py") != changed
+    assert version_after("flows/run.py") != changed
 
 
 def test_code_version_takes_a_stage_name():
