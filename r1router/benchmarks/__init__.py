@@ -1,6 +1,6 @@
 """Benchmarks: the paper's six validation sets and the demo world's six, behind one loader."""
 
-from r1router.benchmarks.loaders import load_benchmark, load_split, resolve_image
+from r1router.benchmarks.loaders import load_benchmark, load_split, question_image, resolve_image
 from r1router.benchmarks.registry import (
     DATASETS,
     DEMO_BENCHMARKS,
@@ -10,12 +10,11 @@ from r1router.benchmarks.registry import (
     default_release_dir,
     release_path,
 )
-from r1router.benchmarks.schema import KB_KINDS, PlanStep, Question
+from r1router.benchmarks.schema import PlanStep, Question
 
 __all__ = [
     "DATASETS",
     "DEMO_BENCHMARKS",
-    "KB_KINDS",
     "RELEASE_FILES",
     "DatasetRule",
     "PlanStep",
@@ -24,6 +23,7 @@ __all__ = [
     "default_release_dir",
     "load_benchmark",
     "load_split",
+    "question_image",
     "release_path",
     "resolve_image",
 ]

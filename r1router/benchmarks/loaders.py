@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from r1router.benchmarks.registry import DEMO_BENCHMARKS, SPLITS, DatasetRule, dataset_rule
-from r1router.benchmarks.schema import ENTITY_SPLITS, KB_KINDS, PlanStep, Question
+from r1router.benchmarks.schema import ENTITY_SPLITS, PlanStep, Question
 from r1router.errors import ConfigError, DataError
 from r1router.io import iter_jsonl
+from r1router.kb.kinds import KINDS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PLAN_STEP_FIELDS = ("sub_question", "kb", "answer", "evidence")
@@ -121,8 +122,8 @@ def _plan(record: _Record) -> list[PlanStep]:
             raise record.error(where, f"expected an object, got {step!r}")
         if set(step) != set(PLAN_STEP_FIELDS):
             raise record.error(where, f"has fields {sorted(step)}; a step has exactly {list(PLAN_STEP_FIELDS)}")
-        if step["kb"] not in KB_KINDS:
-            raise record.error(f"{where}.kb", f"unknown KB {step['kb']!r} (use one of {list(KB_KINDS)})")
+        if step["kb"] not in KINDS:  # the registry: a registered fourth kind's gold steps load too
+            raise record.error(f"{where}.kb", f"unknown KB {step['kb']!r} (use one of {list(KINDS)})")
         evidence = step["evidence"]
         if not isinstance(evidence, list):
             raise record.error(f"{where}.evidence", f"expected a list of KB record ids, got {evidence!r}")
@@ -182,6 +183,18 @@ def resolve_image(image_root: Path, image_id: str) -> Path:
         if candidate.is_file():
             return candidate
     raise DataError(image_root, f"no image file {image_id}{{{','.join(IMAGE_SUFFIXES)}}}", field="image_id")
+
+
+def question_image(question: Question, image_root: Path | None) -> Path | None:
+    """The query image of `question` under `image_root`; None when it has no image or no root is given.
+
+    The one resolver of query images: the router loop, the baselines and
+    retrieval evaluation all call it, so they find the same file (the paper's
+    `.jpg` images as well as the demo world's `.png`).
+    """
+    if image_root is None or not question.image_id:
+        return None
+    return resolve_image(image_root, question.image_id)
 
 
 def load_benchmark(path: Path, dataset: str, image_root: Path | None = None) -> list[Question]:

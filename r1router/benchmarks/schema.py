@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KB_KINDS = ("text", "table", "image")
 ENTITY_SPLITS = ("seen", "unseen")
 
 
@@ -21,7 +20,7 @@ class PlanStep:
     """One gold routing step: ask `sub_question` of the `kb` knowledge base, get `answer` from `evidence`."""
 
     sub_question: str
-    kb: str  # one of KB_KINDS
+    kb: str  # a registered KB kind's name (`r1router.kb.kinds`)
     answer: str
     evidence: list[str]  # ids of the KB records that hold the answer
 

@@ -60,7 +60,7 @@ def build_kb(
     record_json = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
     records_sha = text_sha256("\n".join(record_json))
     device = resolve_device(device)
-    encoder = encoder or load_encoder(encoder_spec, device, root)
+    encoder = encoder or load_encoder(encoder_spec, kind, device, root)
     base_dir = input_path.parent
     vectors, embed_stats = embed_in_shards(
         records,

@@ -4,30 +4,53 @@ Spec forms:
 - `{"family": "text", "path": "models/text_encoder"}` (any sentence-transformers dir or id)
 - `{"family": "image", "path": "data/kb/image-encoder"}` (an open_clip model trained here)
 - `{"family": "image", "name": "ViT-B-32", "pretrained": "openai"}` (pretrained open_clip)
+
+The KB's kind decides the family (`KBKind.encoder`): a spec may leave
+`family` out, and one that names another family is refused, so a table KB is
+never embedded by CLIP through a params typo.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from r1router.errors import ConfigError
 from r1router.hashing import text_sha256, tree_sha256
+from r1router.kb.kinds import KBKind
+
+EncoderLoader = Callable[[Mapping[str, Any], str, Path], Any]  # (spec, device, root) -> encoder
 
 
-def load_encoder(spec: dict[str, Any], device: str, root: Path = Path(".")) -> Any:
-    family = spec.get("family")
-    if family == "text":
-        from r1router.encoders.text import TextEncoder
+def _text_encoder(spec: Mapping[str, Any], device: str, root: Path) -> Any:
+    from r1router.encoders.text import TextEncoder
 
-        return TextEncoder(str(_resolve(spec["path"], root)), device=device)
-    if family == "image":
-        from r1router.encoders.clip import ClipEncoder
+    return TextEncoder(str(_resolve(spec["path"], root)), device=device)
 
-        if "path" in spec:
-            return ClipEncoder.load(_resolve(spec["path"], root), device=device)
-        return ClipEncoder.from_pretrained(spec["name"], spec.get("pretrained"), device=device)
-    raise ConfigError(f"unknown encoder family in {spec!r} (use 'text' or 'image')")
+
+def _image_encoder(spec: Mapping[str, Any], device: str, root: Path) -> Any:
+    from r1router.encoders.clip import ClipEncoder
+
+    if "path" in spec:
+        return ClipEncoder.load(_resolve(spec["path"], root), device=device)
+    return ClipEncoder.from_pretrained(spec["name"], spec.get("pretrained"), device=device)
+
+
+ENCODER_FAMILIES: dict[str, EncoderLoader] = {"text": _text_encoder, "image": _image_encoder}
+
+
+def load_encoder(spec: Mapping[str, Any], kind: KBKind, device: str, root: Path = Path(".")) -> Any:
+    """Load the encoder `spec` describes for a KB of `kind`, in the family the kind names."""
+    family = spec.get("family", kind.encoder)
+    if family != kind.encoder:
+        raise ConfigError(
+            f"a {kind.name} KB is embedded by a '{kind.encoder}' encoder, but {dict(spec)!r} names '{family}'"
+        )
+    if family not in ENCODER_FAMILIES:
+        known = sorted(ENCODER_FAMILIES)
+        raise ConfigError(f"unknown encoder family '{family}' of KB kind '{kind.name}' (known: {known})")
+    return ENCODER_FAMILIES[family](spec, device, root)
 
 
 def encoder_fingerprint(spec: dict[str, Any], root: Path = Path(".")) -> str:

@@ -10,19 +10,23 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from r1router.benchmarks.loaders import question_image
+from r1router.kb.kinds import get_kind
 from r1router.kb.retriever import Retrievers
 
 
 def gold_step_queries(
     questions: list[Any], image_root: Path | None
 ) -> dict[str, list[tuple[str, Path | None, set[str]]]]:
-    """Group gold steps by KB: (sub-question, query image or None, evidence ids)."""
+    """Group gold steps by KB: (sub-question, the question's image or None, evidence ids).
+
+    The image is found by the resolver the router loop uses; whether a query
+    carries it is the KB kind's call, made at search time.
+    """
     grouped: dict[str, list[tuple[str, Path | None, set[str]]]] = defaultdict(list)
     for question in questions:
+        image = question_image(question, image_root)
         for step in question.gold_plan or []:
-            image = None
-            if step.kb == "image" and question.image_id and image_root is not None:
-                image = image_root / f"{question.image_id}.png"
             grouped[step.kb].append((step.sub_question, image, set(step.evidence)))
     return grouped
 
@@ -39,7 +43,7 @@ def retrieval_recall(
         found = 0
         for start in range(0, len(steps), batch_size):
             batch = steps[start : start + batch_size]
-            images = [image for _, image, _ in batch] if kb == "image" else None
+            images = get_kind(kb).query_images([image for _, image, _ in batch])
             hits = retrievers.search(kb, [query for query, _, _ in batch], images, k=k)
             found += sum(
                 bool(evidence & {hit.id for hit in row}) for (_, _, evidence), row in zip(batch, hits, strict=True)

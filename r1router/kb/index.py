@@ -1,14 +1,17 @@
-"""faiss indexes over L2-normalised embeddings (inner product = cosine).
+"""The index behind a KB: an interface, and faiss indexes over L2-normalised embeddings (inner product = cosine).
 
-Flat is exact and right for small KBs; HNSW and IVF trade a little recall
-for speed on large ones. The index lives on the GPU when faiss has GPU
-support and one is present; it is always saved in CPU form.
+`KnowledgeBase` needs only `VectorIndex` (search, ntotal), so a sharded or
+remote index can stand in for faiss without touching search. Of the faiss
+ones, flat is exact and right for small KBs; HNSW and IVF trade a little
+recall for speed on large ones. A faiss index lives on the GPU when faiss has
+GPU support and one is present; it is always saved in CPU form.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
@@ -19,6 +22,19 @@ from r1router.io import atomic_path
 # faiss-cpu skips BLAS for query batches under 128000 distance computations
 # by default; for our batch sizes BLAS is ~8x faster with identical results.
 faiss.cvar.distance_compute_blas_threshold = 20
+
+
+class VectorIndex(Protocol):
+    """What search needs of an index; a faiss index is one as it is."""
+
+    @property
+    def ntotal(self) -> int:
+        """Vectors held; row i is record i of the KB."""
+        ...
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows), each of shape (len(vectors), k), best first; a row id of -1 is an empty slot."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,11 @@ def load_index(path: Path, expected_count: int) -> faiss.Index:
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
         raise DataError(path, f"not a readable faiss index ({str(exc).splitlines()[0]})") from None
-    if index.ntotal != expected_count:
-        raise DataError(path, f"index holds {index.ntotal} vectors but its KB has {expected_count} records")
+    check_count(index, expected_count, path)
     return index
+
+
+def check_count(index: VectorIndex, expected_count: int, where: Path) -> None:
+    """Refuse an index whose vector count does not match its KB's records: its rows would name the wrong ones."""
+    if index.ntotal != expected_count:
+        raise DataError(where, f"index holds {index.ntotal} vectors but its KB has {expected_count} records")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from r1router.errors import DataError
 from r1router.io import read_parquet
 from r1router.kb.build import MANIFEST
 from r1router.kb.encoders import load_encoder
-from r1router.kb.index import load_index, to_search_device
+from r1router.kb.hit import Hit
+from r1router.kb.index import VectorIndex, check_count, load_index, to_search_device
 from r1router.kb.kinds import get_kind
 from r1router.kb.kinds.base import QueryImage
 
@@ -33,21 +33,22 @@ def read_manifest(kb_dir: Path) -> dict[str, Any]:
     return json.loads(manifest_path.read_text())
 
 
-@dataclass(frozen=True)
-class Hit:
-    kb: str
-    id: str
-    score: float
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kb": self.kb, "id": self.id, "score": round(self.score, 6), "text": self.text}
-
-
 class KnowledgeBase:
-    """One built KB loaded for search."""
+    """One built KB loaded for search.
 
-    def __init__(self, kb_dir: Path, device: str = "auto", root: Path = Path("."), encoder: Any = None):
+    `encoder` and `index` replace what the manifest and `index.faiss` would
+    load: a shared encoder, or another `VectorIndex` (sharded, remote) over
+    the same rows.
+    """
+
+    def __init__(
+        self,
+        kb_dir: Path,
+        device: str = "auto",
+        root: Path = Path("."),
+        encoder: Any = None,
+        index: VectorIndex | None = None,
+    ):
         kb_dir = Path(kb_dir)
         self.manifest = read_manifest(kb_dir)
         self.kind = get_kind(self.manifest["kind"])
@@ -59,8 +60,12 @@ class KnowledgeBase:
                 kb_dir / "records.parquet", f"holds {len(self.ids)} records, manifest says {self.manifest['count']}"
             )
         self.device = resolve_device(device)
-        self.index = to_search_device(load_index(kb_dir / "index.faiss", len(self.ids)), self.device)
-        self.encoder = encoder or load_encoder(self.manifest["encoder"], self.device, root)
+        if index is None:
+            index = to_search_device(load_index(kb_dir / "index.faiss", len(self.ids)), self.device)
+        else:
+            check_count(index, len(self.ids), kb_dir)
+        self.index: VectorIndex = index
+        self.encoder = encoder or load_encoder(self.manifest["encoder"], self.kind, self.device, root)
 
     @property
     def name(self) -> str:

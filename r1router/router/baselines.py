@@ -15,19 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from r1router.benchmarks.loaders import resolve_image
+from r1router.benchmarks.loaders import question_image
 from r1router.benchmarks.schema import Question
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
+from r1router.kb.kinds import get_kind
 from r1router.router.generation import generate_parsed
+from r1router.router.generation_config import Policy
 from r1router.router.loop import LoopConfig, Search, answer_fallback
 from r1router.router.parsing import parse_answer
-from r1router.router.policy import Policy
 from r1router.router.prompts import final_answer_messages, sub_answer_messages
 from r1router.router.trajectory import Step, Trajectory
-
-
-def _image(question: Question, image_root: Path | None) -> Path | None:
-    return resolve_image(image_root, question.image_id) if image_root is not None and question.image_id else None
 
 
 @dataclass
@@ -43,7 +40,7 @@ class Baseline:
 
     def run(self, questions: list[Question], image_root: Path | None = None) -> list[Trajectory]:
         started = time.monotonic()
-        images = [_image(q, image_root) for q in questions]
+        images = [question_image(q, image_root) for q in questions]
         trajectories = [Trajectory(q.qid, q.dataset, q.question, q.image_id, self.method) for q in questions]
         if not self.kbs:
             self._answer(
@@ -72,7 +69,7 @@ class Baseline:
         merged: list[list[Hit]] = [[] for _ in queries]
         k = self.config.k_per_kb(len(self.kbs))
         for kb in self.kbs:
-            for row, hits in enumerate(self.search(kb, queries, images if kb == "image" else None, k)):
+            for row, hits in enumerate(self.search(kb, queries, get_kind(kb).query_images(images), k)):
                 merged[row].extend(hits)
         return merged
 

@@ -30,7 +30,7 @@ class FormatError(ValueError):
 class Decision:
     think: str
     sub_question: str | None  # None: stop and answer the origin question
-    kb: str | None  # KB kind name (text, table, image); None exactly when sub_question is None
+    kb: str | None  # a registered KB kind's name (text, table, image, ...); None exactly when sub_question is None
 
 
 @dataclass(frozen=True)

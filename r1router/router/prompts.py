@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1router.errors import ConfigError
+from r1router.kb.hit import Hit
 from r1router.kb.kinds import get_kind
-from r1router.kb.retriever import Hit
 
 PROMPT_VERSION = "r1router-prompts-v1"
 
@@ -114,8 +114,9 @@ DECISION_END = "</ret>"
 ANSWER_END = "</answer>"
 # Where a released row's `problem` puts the query image (always at the end of the user turn).
 IMAGE_PLACEHOLDER = "<image>"
-# Passages are shown grouped by KB in this order, as the paper's answer generation does.
-PASSAGE_TAG_ORDER = ("ter", "tir", "tar")
+# Passages are shown grouped by KB kind in this order (tags ter, tir, tar), as the paper's answer generation does;
+# each kind renders its own passage lines (`KBKind.show_hit`).
+PASSAGE_KIND_ORDER = ("text", "image", "table")
 
 History = list[tuple[str, str]]  # (sub-question, its answer) for each step taken so far
 
@@ -149,11 +150,13 @@ def decompose_problem(question: str, history: History, with_image: bool = False)
 
 
 def sub_answer_problem(sub_question: str, hits: list[Hit], with_image: bool = False) -> str:
-    """The sub-answer user turn: passages tagged by KB (ter, tir, tar), each numbered from 0, then the question."""
-    by_tag: dict[str, list[str]] = {tag: [] for tag in PASSAGE_TAG_ORDER}
-    for hit in hits:  # a kind added later (its own tag) follows the paper's three
-        by_tag.setdefault(get_kind(hit.kb).tag, []).append(hit.text)
-    passages = "".join(f"{tag}-{i}: {text}\n" for tag, texts in by_tag.items() for i, text in enumerate(texts))
+    """The sub-answer user turn: passages grouped by KB kind, each as its kind shows it, then the question."""
+    by_kind: dict[str, list[Hit]] = {kind: [] for kind in PASSAGE_KIND_ORDER}
+    for hit in hits:  # a kind added later follows the paper's three, in order of first appearance
+        by_kind.setdefault(hit.kb, []).append(hit)
+    passages = "".join(
+        get_kind(kind).show_hit(position, hit) for kind, group in by_kind.items() for position, hit in enumerate(group)
+    )
     return _with_image(SUB_ANSWER_PREAMBLE + passages + SUB_ANSWER_REQUEST + sub_question, with_image)
 
 

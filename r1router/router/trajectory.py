@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from r1router.errors import DataError
@@ -52,3 +53,34 @@ def test_kb_whose_index_does_not_match_its_records_is_refused(tmp_path, text_kb_
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="holds 10 records, manifest says 11"):
         KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder)
+
+
+class BruteForceIndex:
+    """A `VectorIndex` that is not faiss: what a sharded or remote index would plug in as."""
+
+    def __init__(self, vectors):
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+
+    @property
+    def ntotal(self):
+        return len(self.vectors)
+
+    def search(self, vectors, k):
+        scores = vectors @ self.vectors.T
+        rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, rows, axis=1), rows
+
+
+def test_any_vector_index_can_stand_behind_a_kb(tmp_path, text_kb_file, hashing_encoder):
+    build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    records = [json.loads(line) for line in text_kb_file.read_text().splitlines()]
+    vectors = hashing_encoder.encode([f"{r['title']}\n{r['text']}" for r in records])
+    queries = ["glacier passage", "castle"]
+    faiss_hits = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder).search(queries, k=3)
+    kb = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder, index=BruteForceIndex(vectors))
+    hits = kb.search(queries, k=3)
+    assert [row[0].id for row in hits] == [row[0].id for row in faiss_hits] == ["p4", "p2"]
+    # the lower ranks tie on the shared words; the scores agree whatever order a tie takes
+    assert np.allclose([[h.score for h in row] for row in hits], [[h.score for h in row] for row in faiss_hits])
+    with pytest.raises(DataError, match="index holds 9 vectors but its KB has 10 records"):
+        KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder, index=BruteForceIndex(vectors[:9]))

@@ -7,8 +7,8 @@ from PIL import Image
 
 from r1router.benchmarks.registry import DATASETS
 from r1router.errors import ConfigError
+from r1router.kb.hit import Hit
 from r1router.kb.kinds import KINDS
-from r1router.kb.retriever import Hit
 from r1router.router import prompts
 from r1router.router.parsing import parse_decision
 from r1router.router.prompts import (

@@ -1,31 +1,40 @@
 """The one small interface every knowledge-base kind implements.
 
-A kind knows its record schema, how a record reads as a passage, and how to
-embed records and queries. Adding a kind (e.g. an LLM-expert KB) means one
-new module registered in `r1router.kb.kinds`; the router loop never changes.
+A kind holds everything that differs between KBs: its record schema, how a
+record reads as a passage, which encoder family embeds it and how, what a
+query of it carries (text alone, or text and the question's image), how the
+policy is shown one of its hits, and the router's name for it. The router
+loop, the baselines, retrieval evaluation, prompts and parsing ask the kind
+instead of testing its name, so a new kind (e.g. an LLM-expert KB) is one
+module registered with `r1router.kb.kinds.register_kind` or named in params
+(`r1router.kb.kinds.import_kinds`); none of them changes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from r1router.errors import DataError
+from r1router.kb.hit import Hit
+
+if TYPE_CHECKING:  # numpy only types the encoders' output: prompts and parsing import this module
+    import numpy as np
 
 QueryImage = Any  # a PIL image, a path, or None
 
 
 class KBKind(ABC):
-    """Schema, passage rendering and embedding for one kind of KB."""
+    """Schema, passage rendering, embedding and presentation for one kind of KB."""
 
     name: str
-    retriever: str  # the router's name for it, as in the paper's prompts
-    tag: str  # prefix of retrieved passages shown to the policy: ter / tar / tir
-    encoder: str  # which encoder family embeds it: "text" or "image"
+    retriever: str  # the router's name for it, as in the paper's prompts (parsed back ignoring case)
+    tag: str  # prefix of its passages in the sub-answer prompt: ter / tar / tir
+    encoder: str  # the encoder family that embeds it (`r1router.kb.encoders.ENCODER_FAMILIES`: text, image)
     fields: dict[str, type]
+    query_uses_image: bool = False  # a query carries the question's image along with its text
 
     def validate(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
         """Check field presence and types; return the record with only the schema's fields."""
@@ -54,3 +63,15 @@ class KBKind(ABC):
 
     def encode_queries(self, encoder: Any, texts: list[str], images: list[QueryImage] | None) -> np.ndarray:
         return encoder.encode(list(texts))
+
+    def query_images(self, images: Sequence[QueryImage]) -> list[QueryImage] | None:
+        """What a batch of queries hands to search besides its texts: the questions' images, or None.
+
+        Callers pass every question's image and let the kind decide, so no
+        caller needs to know which kinds look at images.
+        """
+        return list(images) if self.query_uses_image else None
+
+    def show_hit(self, position: int, hit: Hit) -> str:
+        """One passage line of the sub-answer prompt, numbered within its kind from 0 as the paper's prompts do."""
+        return f"{self.tag}-{position}: {hit.text}\n"

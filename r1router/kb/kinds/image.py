@@ -8,12 +8,13 @@ text, image, or both (UniIR's image,text→text mode), so the same index serves
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from r1router.errors import DataError
 from r1router.kb.kinds.base import KBKind, QueryImage
+
+if TYPE_CHECKING:  # annotations only, as in `base`: prompts and parsing import every kind
+    import numpy as np
 
 
 class ImageKind(KBKind):
@@ -21,6 +22,7 @@ class ImageKind(KBKind):
     retriever = "Text Image Retriever"
     tag = "tir"
     encoder = "image"
+    query_uses_image = True
     fields = {"id": str, "image": str, "caption": str}  # noqa: RUF012
 
     def validate_extra(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
