@@ -6,14 +6,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.stage import numeric_metrics, tracked_stage
+from flows.stage import publish_metrics, tracked_stage
 from r1router.benchmarks.registry import DEMO_BENCHMARKS
-from r1router.io import write_json
 from r1router.router.prompts import PROMPT_VERSION
 from tasks.caching import code_version, input_version
 from tasks.synthesize import run_synthesis
-
-METRICS = "metrics/synthesize.json"
 
 
 @flow(name="synthesize")
@@ -44,9 +41,7 @@ def synthesize_flow() -> dict:
             data=data,
             code=code_version("synthesize"),
         )
-        write_json(METRICS, stats)
-        tracking.log_metrics(numeric_metrics(stats))
-        tracking.log_artifact(METRICS)
+        publish_metrics("synthesize", stats, tracking)
     return stats
 
 

@@ -70,7 +70,7 @@ def models_pull(
 
 @kb_app.command("build")
 def kb_build(
-    kind: Annotated[str, typer.Option(help="text | table | image")],
+    kind: Annotated[str, typer.Option(help="text | table | image, or a kind of the profile's `kinds`")],
     input: Annotated[Path, typer.Option("--input", help="KB records as .jsonl or .parquet")],
     out: Annotated[Path | None, typer.Option(help="output directory (default: <kb out_dir>/<kind>)")] = None,
     params: ParamsOption = None,
@@ -79,8 +79,10 @@ def kb_build(
     from r1router.config import stage_params
     from r1router.kb.build import build_kb
     from r1router.kb.index import IndexConfig
+    from r1router.kb.kinds import register_profile_kinds
 
     cfg = stage_params("kb", params)
+    register_profile_kinds(params)
     if kind not in cfg:
         raise typer.BadParameter(f"the profile has no '{kind}' KB settings", param_hint="--kind")
     out_dir = out or Path(cfg["out_dir"]) / kind
@@ -156,30 +158,55 @@ def steps_convert(
 def ask(
     question: Annotated[str, typer.Argument(help="the question")],
     image: Annotated[Path | None, typer.Option(help="the question's image")] = None,
-    model: Annotated[Path, typer.Option(help="policy model directory")] = Path("models/policy"),
+    model: Annotated[
+        str,
+        typer.Option(
+            help="the policy: a model directory, or a backend spec as in params.yaml evaluate.methods, e.g. "
+            "'{backend: openai, endpoint: {base_url: \"http://127.0.0.1:8000/v1\", model: NAME}}'"
+        ),
+    ] = "models/policy",
     kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
     kbs: Annotated[str, typer.Option(help="comma-separated KBs to load")] = "text,table,image",
     few_shot: Annotated[
         bool | None,
         typer.Option("--few-shot/--zero-shot", help="default: zero-shot for a trained router, few-shot otherwise"),
     ] = None,
-    max_steps: Annotated[int, typer.Option(help="routing steps before the final answer")] = 3,
-    k: Annotated[int, typer.Option("-k", help="passages per retrieval")] = 5,
+    max_steps: Annotated[
+        int | None, typer.Option(help="routing steps before the final answer (default: profile's)")
+    ] = None,
+    k: Annotated[int | None, typer.Option("-k", help="passages per retrieval (default: the profile's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the trajectory as JSON")] = False,
+    params: ParamsOption = None,
 ) -> None:
-    """Answer a question with the step-wise router, printing each step as it completes."""
+    """Answer a question with the step-wise router, printing each step as it completes.
+
+    The loop, device and precision are the active profile's `router` section,
+    the ones the evaluation runs with; `--max-steps` and `-k` override the loop's.
+    """
     from dataclasses import replace
 
+    import yaml
+
     from r1router.benchmarks.schema import Question
+    from r1router.kb.kinds import register_profile_kinds
     from r1router.kb.retriever import Retrievers
-    from r1router.router.loop import LoopConfig, RouterLoop
-    from r1router.router.policy import load_policy
+    from r1router.router.backends import load_policy
+    from r1router.router.loop import RouterLoop
+    from r1router.router.profile import router_config
     from r1router.router.trajectory import Step, Trajectory
     from r1router.training.common import TRAIN_MARKER  # a trained router gets the zero-shot prompt
 
     if image is not None and not image.is_file():
         raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
-    use_few_shot = few_shot if few_shot is not None else not (model / TRAIN_MARKER).is_file()
+    try:  # a spec is a YAML mapping; anything else is a directory, whatever YAML would make of its name
+        value = yaml.safe_load(model) if model.lstrip().startswith("{") else model
+    except yaml.YAMLError as error:
+        raise typer.BadParameter(f"not a YAML mapping: {error}", param_hint="--model") from None
+    router = router_config(params)
+    register_profile_kinds(params)
+    spec = router.policy_spec(value, "--model")
+    trained = spec.local_model is not None and (Path(spec.local_model) / TRAIN_MARKER).is_file()
+    use_few_shot = few_shot if few_shot is not None else not trained
 
     def show(_: Trajectory, step: Step) -> None:
         if as_json:
@@ -192,9 +219,10 @@ def ask(
             typer.echo(f"    {hit.id} ({hit.score:.3f}) {hit.text.replace(chr(10), ' ')[:100]}")
         typer.echo(f"  answer: {step.sub_answer}")
 
-    retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()])
-    config = replace(LoopConfig(), max_steps=max_steps, k=k, few_shot=use_few_shot)
-    loop = RouterLoop(load_policy(model), retrievers.search, config, method="ask", on_step=show)
+    overrides = {name: value for name, value in {"max_steps": max_steps, "k": k}.items() if value is not None}
+    config = replace(router.loop, few_shot=use_few_shot, **overrides)
+    retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()], device=router.device)
+    loop = RouterLoop(load_policy(spec), retrievers.search, config, method="ask", on_step=show)
     image_id = image.stem if image is not None else None
     asked = Question("ask", question, [], "ask", image_id=image_id)
     [trajectory] = loop.run([asked], image.parent if image is not None else None)

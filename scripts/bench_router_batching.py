@@ -2,7 +2,7 @@
 
     python scripts/bench_router_batching.py --questions 6 --batch-size 6 [--few-shot] [--threads 0]
 
-Three runs over the same questions with the same policy and the `evaluate.loop`
+Three runs over the same questions with the same policy and the `router.loop`
 settings of params.yaml (greedy decoding):
   (a) sequential: one question at a time, no prefix cache (the official code's way);
   (b) batched:    all questions together, no prefix cache;
@@ -37,9 +37,11 @@ from r1router.benchmarks.loaders import load_split
 from r1router.benchmarks.schema import Question
 from r1router.config import stage_params
 from r1router.kb.build import MANIFEST
-from r1router.kb.retriever import Hit, Retrievers
-from r1router.router.loop import LoopConfig, RouterLoop, Search, loop_config
-from r1router.router.policy import load_policy
+from r1router.kb.hit import Hit
+from r1router.kb.retriever import Retrievers
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.loop import LoopConfig, RouterLoop, Search
+from r1router.router.profile import router_config
 from r1router.router.prompts import decompose_messages
 from r1router.router.trajectory import Trajectory
 
@@ -95,24 +97,24 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=6)
     parser.add_argument("--few-shot", action="store_true", help="prompt-only router prompts (longer)")
-    parser.add_argument("--max-steps", type=int, default=2, help="routing steps (params.yaml evaluate.loop has 3)")
+    parser.add_argument("--max-steps", type=int, default=2, help="routing steps (params.yaml router.loop has 3)")
     parser.add_argument("--model", type=Path, help="policy model dir (default: the first method's in params.yaml)")
     parser.add_argument("--policy-only", action="store_true", help="no retrieval, even when the KBs are built")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--precision", help="auto | float32 | bfloat16 (default: params.yaml evaluate.precision)")
+    parser.add_argument("--precision", help="auto | float32 | bfloat16 (default: params.yaml router.precision)")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    params = stage_params("evaluate")
+    params, router = stage_params("evaluate"), router_config()
     model_dir = args.model or Path(next(iter(params["methods"].values())))
     if not (model_dir / "config.json").is_file():
         parser.error(f"no model in {model_dir}: run `dvc repro models` or `r1router models pull`, or pass --model")
     questions, images = mixed_questions(params, args.questions)
     search, retrieval = search_function(params, args.policy_only)
-    precision = args.precision or params.get("precision", "auto")
-    policy = load_policy(model_dir, precision=precision)
-    base = replace(loop_config(params["loop"]), few_shot=args.few_shot, max_steps=args.max_steps)
+    precision = args.precision or router.precision
+    policy = load_policy(PolicySpec(model=str(model_dir), precision=precision))
+    base = replace(router.loop, few_shot=args.few_shot, max_steps=args.max_steps)
 
     def configured(batch_size: int, prefix_cache: bool) -> LoopConfig:
         def generation(config):

@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 
 from r1router.evaluation.harness import evaluate_methods, load_questions
 from r1router.kb.retriever import Retrievers
-from r1router.router.loop import loop_config
+from r1router.router.backends import load_policy
 from r1router.router.methods import make_method
-from r1router.router.policy import load_policy
+from r1router.router.profile import parse_router_config
 from tasks.caching import CACHE_POLICY
 
 
 @task(name="evaluate-method", cache_policy=CACHE_POLICY, persist_result=True, timeout_seconds=4 * 3600)
 def evaluate_method_task(
     method: str,
-    policy_dir: str,
+    policy: str | dict[str, Any],
     question_files: dict[str, str],
     image_root: str,
     kb_dir: str,
     kbs: list[str],
-    loop: dict,
+    router: dict[str, Any],
     limit: int | None,
     predictions_dir: str,
-    device: str,
-    precision: str,
     data: str,
     code: str,
 ) -> dict:
-    """`data` (questions, KBs, model content hash) and `code` key the cache; they are not used otherwise."""
+    """Score `method` with the policy its params name.
+
+    `policy` (a model directory or a backend spec, `r1router.router.backends`)
+    and `router` (the profile's router section, `r1router.router.profile`) are
+    passed as params.yaml gives them, so the cache keys on plain values.
+    `data` (questions, KBs, model content hash) and `code` key the cache; they
+    are not used otherwise.
+    """
     questions = load_questions({k: Path(v) for k, v in question_files.items()}, Path(image_root), limit)
-    retrievers = Retrievers(Path(kb_dir), kbs, device=device)
-    config = loop_config(loop, "evaluate.loop")
-    policy = load_policy(policy_dir, device=device, precision=precision)
-    runner = make_method(method, policy, retrievers.search, config, tuple(kbs))
-    results = evaluate_methods({method: runner}, questions, Path(image_root), Path(predictions_dir), config.max_steps)
+    config = parse_router_config(router)
+    retrievers = Retrievers(Path(kb_dir), kbs, device=config.device)
+    spec = config.policy_spec(policy, f"evaluate.methods.{method}")
+    runner = make_method(method, load_policy(spec), retrievers.search, config.loop, tuple(kbs))
+    results = evaluate_methods(
+        {method: runner}, questions, Path(image_root), Path(predictions_dir), config.loop.max_steps
+    )
     return {benchmark: by_method[method] for benchmark, by_method in results.items()}

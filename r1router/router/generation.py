@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar, cast
 
+from r1router.router.generation_config import GenerationConfig, Policy
 from r1router.router.parsing import FormatError
-from r1router.router.policy import GenerationConfig, Policy
 
 T = TypeVar("T")
 

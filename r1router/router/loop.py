@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from r1router.benchmarks.loaders import resolve_image
+from r1router.benchmarks.loaders import question_image
 from r1router.benchmarks.schema import Question
 from r1router.errors import ConfigError
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
+from r1router.kb.kinds import get_kind
 from r1router.router.generation import Parsed, RecoveryConfig, generate_parsed
+from r1router.router.generation_config import GenerationConfig, Policy
 from r1router.router.parsing import AnswerOutput, Decision, parse_answer, parse_decision
-from r1router.router.policy import GenerationConfig, Policy
 from r1router.router.prompts import (
     ANSWER_END,
     DECISION_END,
@@ -176,7 +177,7 @@ class RouterLoop:
         states = [
             Active(
                 q,
-                resolve_image(image_root, q.image_id) if image_root is not None and q.image_id else None,
+                question_image(q, image_root),
                 Trajectory(q.qid, q.dataset, q.question, q.image_id, self.method),
             )
             for q in questions
@@ -225,12 +226,15 @@ class RouterLoop:
             self.on_step(state.trajectory, step)
 
     def _retrieve(self, routed: list[tuple[Active, Step]]) -> None:
-        """One batched search per KB, whatever the number of questions routed to it."""
+        """One batched search per KB, whatever the number of questions routed to it.
+
+        The KB's kind decides whether its queries carry the questions' images.
+        """
         by_kb: dict[str, list[tuple[Active, Step]]] = defaultdict(list)
         for state, step in routed:
             by_kb[step.kb or ""].append((state, step))
         for kb, group in sorted(by_kb.items()):
-            images = [state.image for state, _ in group] if kb == "image" else None
+            images = get_kind(kb).query_images([state.image for state, _ in group])
             hits = self.search(kb, [step.sub_question or "" for _, step in group], images, self.config.k)
             for (_, step), step_hits in zip(group, hits, strict=True):
                 step.hits = step_hits

@@ -15,8 +15,8 @@ from r1router.benchmarks.schema import Question
 from r1router.errors import ConfigError
 from r1router.kb.kinds import KINDS
 from r1router.router.baselines import Baseline
+from r1router.router.generation_config import Policy
 from r1router.router.loop import LoopConfig, RouterLoop, Search
-from r1router.router.policy import Policy
 from r1router.router.trajectory import Trajectory
 
 TRAINED_ROUTERS = ("sft", "step-grpo")

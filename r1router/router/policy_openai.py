@@ -1,9 +1,11 @@
 """A policy behind an OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp server, a hosted API).
 
-This is how the paper's large teachers run for trajectory synthesis: a
-server does the batching, so requests go out concurrently and the server
-batches them. Only the standard library is used (`urllib`), so no SDK
-version is pinned by the project.
+This is how the paper's large teachers run for trajectory synthesis, and how
+any evaluated method or `r1router ask` can run on a served model (backend
+`openai`, `r1router.router.backends`): the server does the batching, so
+requests go out concurrently and the server batches them. Only the standard
+library is used (`urllib`), so no SDK version is pinned by the project, and
+no ML framework is imported.
 
 Transient failures (connection errors, HTTP 429 and 5xx) are retried with
 exponential backoff, honouring `Retry-After`; any other 4xx is a request the
@@ -21,14 +23,15 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from r1router.errors import ConfigError, R1RouterError
 from r1router.progress import Progress
-from r1router.router.policy import Conversation, GenerationConfig, cut_at_stop, flatten_text
+from r1router.router.generation_config import Conversation, GenerationConfig, cut_at_stop, flatten_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class EndpointError(R1RouterError):
 
 @dataclass(frozen=True)
 class EndpointConfig:
+    """Where the served model is, and how hard to try: the params.yaml `endpoint` section of an `openai` policy."""
+
     base_url: str  # e.g. http://127.0.0.1:8000/v1 (the part before /chat/completions)
     model: str
     api_key_env: str | None = None  # name of the env var holding the key; None: send no key (a local server)
@@ -50,9 +55,24 @@ class EndpointConfig:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"teacher base_url must be an http(s) URL, got {self.base_url!r}")
+            raise ConfigError(f"endpoint base_url must be an http(s) URL, got {self.base_url!r}")
         if self.concurrency < 1 or self.max_retries < 0 or self.backoff_s < 0:
             raise ConfigError("concurrency must be >= 1, max_retries and backoff_s >= 0")
+
+
+def endpoint_config(params: Mapping[str, Any], where: str) -> EndpointConfig:
+    """EndpointConfig from a params.yaml `endpoint` section; a misspelt key is a ConfigError naming `where`."""
+    known = {field.name for field in fields(EndpointConfig)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+    missing = sorted({"base_url", "model"} - set(params))
+    if missing:
+        raise ConfigError(f"{where}: missing {missing}")
+    try:
+        return EndpointConfig(**params)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from error
 
 
 def _image_url(image: Any) -> str:
@@ -88,7 +108,7 @@ class OpenAIPolicy:
         if config.api_key_env is not None:
             self.api_key = os.environ.get(config.api_key_env)
             if not self.api_key:
-                raise ConfigError(f"teacher API key: environment variable {config.api_key_env} is not set")
+                raise ConfigError(f"endpoint API key: environment variable {config.api_key_env} is not set")
 
     def generate(self, conversations: list[Conversation], config: GenerationConfig) -> list[str]:
         if not conversations:

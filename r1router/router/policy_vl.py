@@ -14,7 +14,8 @@ from PIL import Image
 
 from r1router.device import resolve_device, resolve_dtype
 from r1router.models.pull import verify_model_dir
-from r1router.router.policy import Conversation, GenerationConfig, generate_in_batches
+from r1router.router.generation_config import Conversation, GenerationConfig
+from r1router.router.hf_generate import generate_in_batches
 
 
 def conversation_images(conversation: Conversation) -> list[Image.Image]:
@@ -48,6 +49,7 @@ class VisionLanguagePolicy:
             model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
         self.model = model
         self.processor = processor
+        self.tokenizer = processor.tokenizer
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto", precision: str = "auto") -> VisionLanguagePolicy:
@@ -58,6 +60,15 @@ class VisionLanguagePolicy:
         model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=resolve_dtype(precision, device))
         model.to(device).eval()
         return cls(model, AutoProcessor.from_pretrained(model_dir))
+
+    @property
+    def processing_class(self) -> Any:
+        """What a trainer and `save_pretrained` take: the processor (tokenizer plus image processor)."""
+        return self.processor
+
+    def with_model(self, model: Any) -> VisionLanguagePolicy:
+        """The same backend over `model` (e.g. mid-training), with this policy's processor."""
+        return VisionLanguagePolicy(model, self.processor)
 
     def render(self, conversations: list[Conversation]) -> list[str]:
         """Prompt strings with one unexpanded vision placeholder per image."""
@@ -79,6 +90,6 @@ class VisionLanguagePolicy:
             self.model,
             lengths,
             lambda indices: self.encode([conversations[i] for i in indices]),
-            self.processor.tokenizer,
+            self.tokenizer,
             config,
         )

@@ -1,32 +1,44 @@
 """Routing quality on held-out step rows: what training is for, measured the same way before and after it.
 
-Greedy decoding on the held-out `ret` rows, scored by the strict parser
-(format rate), against each row's gold KB with stop decisions included
-(routing accuracy), and, when an encoder is given, by the Step-GRPO `ret`
-reward itself. The filter stage splits held-out rows off by question, so a rise here is
-not the trainer having seen the same question.
+Decisions on the held-out `ret` rows, generated as the router generates them
+(the profile's `router.loop.decision` settings: token budget, batch size, the
+`</ret>` stop) with the row's image when the policy sees images, scored by the
+strict parser (format rate), against each row's gold KB with stop decisions
+included (routing accuracy), and, when an encoder is given, by the Step-GRPO
+`ret` reward itself. The filter stage splits held-out rows off by question, so
+a rise here is not the trainer having seen the same question.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from r1router.router.generation_config import GenerationConfig, Policy
+from r1router.router.hf_generate import HFPolicy
 from r1router.router.parsing import FormatError, parse_decision
-from r1router.router.policy import CausalLMPolicy, GenerationConfig, Policy
 from r1router.training.common import load_rows
 from r1router.training.rewards import Encode, RetGold, route_rewards
 from r1router.training.steps import StepRow
 
 
 def routing_eval(
-    policy: Policy, rows: list[StepRow], generation: GenerationConfig, encode: Encode | None = None
+    policy: Policy,
+    rows: list[StepRow],
+    generation: GenerationConfig,
+    encode: Encode | None = None,
+    image_root: str | Path | None = None,
 ) -> dict[str, Any]:
-    """`{rows, format_rate, routing_accuracy, retrieval_rate[, reward]}` of greedy decisions on the `ret` rows."""
+    """`{rows, format_rate, routing_accuracy, retrieval_rate[, reward]}` of the decisions on the `ret` rows.
+
+    The rows' images (under `image_root`) reach a vision-language policy, as at
+    inference; a text-only one drops them.
+    """
     ret_rows = [row for row in rows if row.step_type == "ret"]
     if not ret_rows:
         return {"rows": 0}
-    texts = policy.generate([row.messages() for row in ret_rows], generation)
+    texts = policy.generate([row.messages(image_root) for row in ret_rows], generation)
     well_formed = routed_right = retrieved = 0
     for text, row in zip(texts, ret_rows, strict=True):
         try:
@@ -49,27 +61,34 @@ def routing_eval(
     return metrics
 
 
-def load_heldout(path: str | Path | None, settings: dict[str, Any] | None, multimodal: bool) -> list[StepRow]:
+def load_heldout(path: str | Path | None, settings: Mapping[str, Any] | None) -> list[StepRow]:
     """The held-out `ret` rows to check (`settings["max_rows"]` of them), or none when there is nothing to check.
 
-    A vision-language policy is not checked here: its decisions need the image,
-    which the text-only generation path below does not pass.
+    Only the row count is a held-out setting: how the decisions are generated
+    is the profile's router loop (`check_routing`), as everywhere else.
     """
-    if path is None or not settings or multimodal:
+    if path is None or not settings:
         return []
     return load_rows(path, ["ret"])[: settings["max_rows"]]
 
 
 def check_routing(
-    model: Any, tokenizer: Any, rows: list[StepRow], settings: dict[str, Any], encode: Encode | None = None
+    policy: HFPolicy,
+    rows: list[StepRow],
+    decision: GenerationConfig,
+    encode: Encode | None = None,
+    image_root: str | Path | None = None,
 ) -> dict[str, Any]:
-    """`routing_eval` of a causal LM that may be mid-training (eval mode for the check, then back)."""
+    """`routing_eval` of an HF policy whose model may be mid-training (eval mode for the check, then back).
+
+    `decision` is the profile's loop decision config (`router_config().loop.decision`):
+    the check generates what the router would, stop strings included.
+    """
     if not rows:
         return {}
-    was_training = model.training
-    model.eval()
+    was_training = policy.model.training
+    policy.model.eval()
     try:
-        generation = GenerationConfig(max_new_tokens=settings["max_new_tokens"], batch_size=settings["batch_size"])
-        return routing_eval(CausalLMPolicy(model, tokenizer), rows, generation, encode)
+        return routing_eval(policy, rows, decision, encode, image_root)
     finally:
-        model.train(was_training)
+        policy.model.train(was_training)

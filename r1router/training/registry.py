@@ -4,15 +4,17 @@ A registered version holds the whole router directory (weights, tokenizer,
 `r1router-train.json`), so it can be served or compared without the DVC
 workspace that trained it. Its `predict` takes questions (and optionally the
 sub-questions answered so far) and returns the router's next decision, the
-unit the Step-GRPO reward scores. The version carries the training run's
-tags (git commit, params hash, Prefect flow run, data and model hashes), so
-a registered model traces back to the code and data that made it.
+unit the Step-GRPO reward scores, generated with the profile's loop decision
+settings (`router.loop.decision`: token budget, the `</ret>` stop), so a served
+decision is the one the evaluation scored. The version carries the training
+run's tags (git commit, params hash, Prefect flow run, data and model hashes),
+so a registered model traces back to the code and data that made it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
+
+from r1router.errors import ConfigError
+from r1router.router.generation_config import GenerationConfig
 
 ARTIFACT = "router"
 SYSTEM_TAG_PREFIX = "mlflow."  # MLflow's own run tags (source, user, run name) say nothing about lineage
@@ -45,16 +50,17 @@ class RouterModel(PythonModel):
     """`predict(DataFrame[question, history?]) -> DataFrame[raw, well_formed, sub_question, kb, retriever]`.
 
     `history` (optional) is a JSON list of `[sub_question, answer]` pairs already
-    answered for that question. `model_config`: `predict_max_new_tokens`, `predict_device`
-    (prefixed: MLflow also logs them as run params, beside the stage's own `device`).
+    answered for that question. `model_config` is `predict_config`'s.
     """
 
     def load_context(self, context: Any) -> None:
-        from r1router.router.policy import GenerationConfig, load_policy
+        from r1router.router.backends import PolicySpec, load_policy
 
         config = dict(context.model_config or {})
-        self.policy = load_policy(context.artifacts[ARTIFACT], device=config.get("predict_device", "cpu"))
-        self.generation = GenerationConfig(max_new_tokens=int(config.get("predict_max_new_tokens", 128)))
+        if "predict_decision" not in config:
+            raise ConfigError("model_config has no predict_decision: register the router with register_router")
+        self.generation = GenerationConfig(**config["predict_decision"])
+        self.policy = load_policy(PolicySpec(model=context.artifacts[ARTIFACT], device=config["predict_device"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         from r1router.kb.kinds import get_kind
@@ -92,10 +98,25 @@ def _requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("torch", "transformers", "mlflow", "pandas")]
 
 
+def predict_config(decision: GenerationConfig, device: str = "cpu") -> dict[str, Any]:
+    """The registered model's `model_config`: the loop's decision settings (stop strings included) and its device.
+
+    Keys are prefixed `predict_`: MLflow also logs them as run params, beside the
+    stage's own `device`.
+    """
+    return {
+        "predict_decision": {**asdict(decision), "stop_strings": list(decision.stop_strings)},
+        "predict_device": device,
+    }
+
+
 def register_router(
-    router_dir: str | Path, name: str, run_id: str, model_config: Mapping[str, Any] | None = None
+    router_dir: str | Path, name: str, run_id: str, decision: GenerationConfig, device: str = "cpu"
 ) -> dict[str, Any]:
-    """Log `router_dir` as a pyfunc model in run `run_id`, register it as `name`, copy the run's tags to the version."""
+    """Log `router_dir` as a pyfunc model in run `run_id`, register it as `name`, copy the run's tags to the version.
+
+    `decision`: the profile's `router_config().loop.decision`, what `predict` generates with.
+    """
     client = mlflow.MlflowClient()
     run_tags = {k: v for k, v in client.get_run(run_id).data.tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}
     active = mlflow.active_run()
@@ -105,7 +126,7 @@ def register_router(
         name=ARTIFACT,
         python_model=str(MODEL_CODE),
         artifacts={ARTIFACT: str(router_dir)},
-        model_config=dict(model_config or {"predict_max_new_tokens": 128, "predict_device": "cpu"}),
+        model_config=predict_config(decision, device),
         signature=SIGNATURE,
         pip_requirements=_requirements(),
         registered_model_name=name,

@@ -31,7 +31,7 @@ from r1router.benchmarks.schema import PlanStep, Question
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256
 from r1router.io import atomic_path, iter_jsonl, write_jsonl
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
 from r1router.progress import Progress
 from r1router.router.trajectory import Step, Trajectory
 from r1router.training.steps import StepRow, trajectory_step_rows

@@ -12,7 +12,8 @@
 
 Every teacher is a `RouterLoop`: the same prompts, batching and parsing as the
 router being trained, so a trajectory is exactly what the router would have
-seen had it made the teacher's decisions.
+seen had it made the teacher's decisions. Its model is built by the one policy
+factory (`r1router.router.backends`), like every evaluated method's.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1router.errors import ConfigError
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.generation_config import Policy
 from r1router.router.loop import LoopConfig, RouterLoop, Search, gold_plan_decide
-from r1router.router.policy import Policy, load_policy
-from r1router.router.policy_openai import EndpointConfig, OpenAIPolicy
+from r1router.router.policy_openai import endpoint_config
 
 TEACHERS = ("local", "openai", "gold-plan")
 
@@ -40,10 +42,15 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.kind not in TEACHERS:
             raise ConfigError(f"unknown teacher '{self.kind}'; choose one of {list(TEACHERS)}")
-        if self.kind == "openai":
-            EndpointConfig(**self.endpoint)  # fail on a bad endpoint before any work starts
-        elif not self.model_dir:
+        if self.kind != "openai" and not self.model_dir:
             raise ConfigError(f"teacher '{self.kind}' needs model_dir (the model that answers)")
+        self.policy_spec()  # fail on a bad endpoint before any work starts
+
+    def policy_spec(self) -> PolicySpec:
+        """The teacher's model as a policy spec: the endpoint (`openai`), else `model_dir` on this machine."""
+        if self.kind == "openai":
+            return PolicySpec(backend="openai", endpoint=endpoint_config(self.endpoint, "teacher.endpoint"))
+        return PolicySpec(model=self.model_dir, device=self.device, precision=self.precision)
 
     @property
     def method(self) -> str:
@@ -74,9 +81,7 @@ def teacher_config(params: dict[str, Any]) -> TeacherConfig:
 
 def load_teacher_policy(config: TeacherConfig) -> Policy:
     """The model behind the teacher: a local checkpoint or the endpoint client."""
-    if config.kind == "openai":
-        return OpenAIPolicy(EndpointConfig(**config.endpoint))
-    return load_policy(config.model_dir or "", device=config.device, precision=config.precision)
+    return load_policy(config.policy_spec())
 
 
 def make_teacher(config: TeacherConfig, policy: Policy, search: Search, loop: LoopConfig) -> RouterLoop:

@@ -12,11 +12,11 @@ import pytest
 
 from r1router.benchmarks.schema import PlanStep, Question
 from r1router.errors import ConfigError
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
 from r1router.router.baselines import Baseline
 from r1router.router.generation import RecoveryConfig
+from r1router.router.generation_config import GenerationConfig
 from r1router.router.loop import LoopConfig, RouterLoop, loop_config
-from r1router.router.policy import GenerationConfig
 
 
 def last_user_text(conversation):

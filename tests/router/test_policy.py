@@ -8,14 +8,10 @@ import torch
 from PIL import Image
 
 from r1router.errors import ConfigError
-from r1router.router.policy import (
-    CausalLMPolicy,
-    GenerationConfig,
-    cut_at_stop,
-    flatten_text,
-    hf_generation_config,
-    load_policy,
-)
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.generation_config import GenerationConfig, cut_at_stop, flatten_text
+from r1router.router.hf_generate import hf_generation_config
+from r1router.router.policy import CausalLMPolicy
 from r1router.router.prompts import decompose_messages, final_answer_messages
 
 
@@ -69,7 +65,7 @@ def test_flatten_text_drops_images():
 
 @pytest.fixture(scope="module")
 def smollm(smollm_dir):
-    return load_policy(smollm_dir, device="cpu")
+    return load_policy(PolicySpec(model=str(smollm_dir), device="cpu"))
 
 
 QUESTIONS = [
@@ -134,7 +130,7 @@ def test_stop_string_ends_generation_where_it_is_written(smollm, monkeypatch):
 @pytest.mark.slow
 def test_bfloat16_policy_runs_in_bf16_and_answers(smollm_dir, smollm):
     """`precision: bfloat16` (the demo's CPU setting) loads bf16 weights; greedy answers stay close to fp32's."""
-    bf16 = load_policy(smollm_dir, device="cpu", precision="bfloat16")
+    bf16 = load_policy(PolicySpec(backend="hf-causal", model=str(smollm_dir), device="cpu", precision="bfloat16"))
     assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
     config = GenerationConfig(max_new_tokens=12, batch_size=4)
     answers = bf16.generate(conversations(), config)

@@ -1,22 +1,42 @@
-"""The OpenAI-compatible policy against a real HTTP server on 127.0.0.1, started by the test."""
+"""The OpenAI-compatible policy against a real HTTP server on 127.0.0.1, started by the test.
+
+Last, a demo evaluation method run end to end on the `openai` backend, as
+`evaluate.methods` can now name it.
+"""
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
+from r1router.benchmarks.schema import Question
 from r1router.errors import ConfigError
-from r1router.router.policy import GenerationConfig
+from r1router.evaluation.harness import evaluate_methods
+from r1router.kb.hit import Hit
+from r1router.router.backends import load_policy
+from r1router.router.generation_config import GenerationConfig
+from r1router.router.methods import make_method
 from r1router.router.policy_openai import EndpointConfig, EndpointError, OpenAIPolicy
+from r1router.router.profile import parse_router_config
 from r1router.router.prompts import decompose_messages
+
+PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def echo(body):
+    """The default reply: the last message's text, so a test sees what reached the server."""
+    last = body["messages"][-1]["content"]
+    return f"echo: {last if isinstance(last, str) else last[0]['text']}"
 
 
 class Endpoint:
-    """A chat-completions server that answers each request with the next scripted status."""
+    """A chat-completions server that answers each request with the next scripted status, then `reply(body)`."""
 
-    def __init__(self, statuses):
+    def __init__(self, statuses, reply=echo):
         self.statuses = list(statuses)
         self.requests = []  # (path, headers, body) of every request received
         endpoint = self
@@ -27,9 +47,7 @@ class Endpoint:
                 endpoint.requests.append((self.path, dict(self.headers), body))
                 status = endpoint.statuses.pop(0) if endpoint.statuses else 200
                 if status == 200:
-                    last = body["messages"][-1]["content"]
-                    text = last if isinstance(last, str) else last[0]["text"]
-                    payload = {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}}]}
+                    payload = {"choices": [{"message": {"role": "assistant", "content": reply(body)}}]}
                 else:
                     payload = {"error": {"message": f"scripted {status}"}}
                 data = json.dumps(payload).encode()
@@ -139,3 +157,41 @@ def test_a_missing_key_or_bad_url_is_a_config_error(monkeypatch):
         OpenAIPolicy(config("http://127.0.0.1:1/v1"))
     with pytest.raises(ConfigError, match="http"):
         config("127.0.0.1:8000/v1")
+
+
+def test_a_demo_evaluation_method_runs_on_the_openai_backend(tmp_path):
+    """`rag-text: {backend: openai, endpoint: ...}`: the demo's router loop, prompts and harness, a served model."""
+    demo = parse_router_config(yaml.safe_load(PARAMS.read_text())["profiles"]["demo"]["router"])
+    questions = [
+        Question("q1", "Who directed The Copper Lantern?", ["Mara Ellison"], "demo_2wikimultihopqa"),
+        Question("q2", "Who wrote Winter Orchard?", ["Ivo Brandt"], "demo_2wikimultihopqa"),
+    ]
+    searched = []
+
+    def search(kb, queries, images, k):
+        searched.append((kb, k))
+        return [
+            [Hit(kb, f"{kb}-{i}", 1.0, f"The Copper Lantern was directed by Mara Ellison. ({query})")]
+            for i, query in enumerate(queries)
+        ]
+
+    def answer(body):
+        return "<think>The passage says so.</think>\n<answer>Mara Ellison</answer>\nand then it rambles on"
+
+    with Endpoint([], reply=answer) as endpoint:
+        value = {"backend": "openai", "endpoint": {"base_url": endpoint.url, "model": "served-7b", "backoff_s": 0.01}}
+        spec = demo.policy_spec(value, "evaluate.methods.rag-text")
+        method = make_method("rag-text", load_policy(spec), search, demo.loop, ("text", "table", "image"))
+        results = evaluate_methods(
+            {"rag-text": method}, {"demo_2wikimultihopqa": questions}, None, tmp_path, demo.loop.max_steps
+        )
+    assert searched == [("text", demo.loop.k)]
+    assert len(endpoint.requests) == 2  # one answer per question: demo has no retries
+    bodies = [body for _, _, body in endpoint.requests]
+    assert {body["max_tokens"] for body in bodies} == {demo.loop.answer.max_new_tokens}
+    assert all(body["model"] == "served-7b" and body["temperature"] == 0.0 for body in bodies)
+    assert any("directed by Mara Ellison" in body["messages"][-1]["content"] for body in bodies)
+    metrics = results["demo_2wikimultihopqa"]["rag-text"]
+    assert metrics["questions"] == 2 and metrics["f1_recall"] == 50.0
+    lines = (tmp_path / "demo_2wikimultihopqa" / "rag-text.jsonl").read_text().splitlines()
+    assert [json.loads(line)["llm_answer"] for line in lines] == ["Mara Ellison", "Mara Ellison"]

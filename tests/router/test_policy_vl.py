@@ -3,105 +3,30 @@
 The weights are random, so the texts are noise; what is tested is the
 plumbing: images inside messages reach the processor, each image becomes as
 many image tokens as its patch grid needs, left-padded batches generate the
-same as single conversations, and `load_policy` picks this backend.
+same as single conversations, the backend `auto` picks this backend, and
+the held-out routing check passes each row's image.
 """
 
 import pytest
-import torch
 from PIL import Image
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    PreTrainedTokenizerFast,
-    Qwen2_5_VLConfig,
-    Qwen2_5_VLForConditionalGeneration,
-    Qwen2_5_VLProcessor,
-    Qwen2VLImageProcessor,
-    Qwen2VLVideoProcessor,
-)
 
-from r1router.router.policy import GenerationConfig, load_policy
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.generation_config import GenerationConfig
 from r1router.router.policy_vl import VisionLanguagePolicy
-from r1router.router.prompts import sub_answer_messages
-
-SPECIAL = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-# Qwen2-VL's chat template, reduced to what our messages use: text parts and image parts.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-PIXELS = {"min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 64}  # 4 to 64 image tokens per image
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE with Qwen's special tokens, trained in milliseconds on a few words."""
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator(["According to the related information searched, the answer"] * 20, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+from r1router.router.prompts import DECOMPOSE_SYSTEM_ZERO_SHOT, IMAGE_PLACEHOLDER, sub_answer_messages
+from r1router.training.heldout import check_routing
+from r1router.training.steps import StepRow
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-qwen2.5-vl")
-    tokenizer = tiny_tokenizer()
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL}
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
-            "bos_token_id": None,
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 32,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-    )
-    torch.manual_seed(0)
-    Qwen2_5_VLForConditionalGeneration(config).save_pretrained(directory)
-    Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**PIXELS),
-        video_processor=Qwen2VLVideoProcessor(**PIXELS),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
-    ).save_pretrained(directory)
-    return directory
+def model_dir(tiny_vl_dir):
+    """The tiny random Qwen2.5-VL every vision-language test shares (tests/conftest.py)."""
+    return tiny_vl_dir
 
 
 @pytest.fixture(scope="module")
 def policy(model_dir):
-    loaded = load_policy(model_dir, device="cpu")
+    loaded = load_policy(PolicySpec(model=str(model_dir), device="cpu"))
     assert isinstance(loaded, VisionLanguagePolicy) and loaded.multimodal
     return loaded
 
@@ -144,3 +69,29 @@ def test_batched_generation_with_different_images(policy):
     assert policy.generate([], config) == []
     sampling = GenerationConfig(max_new_tokens=8, batch_size=2, do_sample=True, seed=5)
     assert policy.generate(conversations, sampling) == policy.generate(conversations, sampling)
+
+
+def test_the_heldout_check_runs_a_vision_language_policy_on_the_rows_image(policy, tmp_path, monkeypatch):
+    """The trainer's view (tokenizer, processing class, a model mid-training) and the routing check, images included."""
+    assert policy.processing_class is policy.processor and policy.tokenizer is policy.processor.tokenizer
+    mid_training = policy.with_model(policy.model)
+    assert isinstance(mid_training, VisionLanguagePolicy) and mid_training.processing_class is policy.processor
+    Image.new("RGB", (56, 56), "red").save(tmp_path / "q.png")
+    problem = "Origin question: Which bridge is this?\n" + IMAGE_PLACEHOLDER
+    answer = {"query": "Which bridge is this?", "retriever": ["Text Image Retriever"]}
+    row = StepRow("ret", problem, DECOMPOSE_SYSTEM_ZERO_SHOT, answer, ("q.png",))
+    encoded = []
+    encode = mid_training.encode
+
+    def counting(conversations):
+        inputs = encode(conversations)
+        encoded.append((inputs["input_ids"] == policy.model.config.image_token_id).sum().item())
+        return inputs
+
+    monkeypatch.setattr(mid_training, "encode", counting)
+    policy.model.train()
+    metrics = check_routing(mid_training, [row], GenerationConfig(max_new_tokens=4, batch_size=1), image_root=tmp_path)
+    assert metrics["rows"] == 1 and 0.0 <= metrics["format_rate"] <= 1.0
+    assert encoded and all(tokens == 4 for tokens in encoded)  # the 56x56 image: 4 image tokens
+    assert policy.model.training  # back to training mode after the check
+    policy.model.eval()

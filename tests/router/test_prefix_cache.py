@@ -12,7 +12,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from r1router.router.policy import CausalLMPolicy, GenerationConfig, hf_generation_config, load_policy
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.generation_config import GenerationConfig
+from r1router.router.hf_generate import hf_generation_config
+from r1router.router.policy import CausalLMPolicy
 from r1router.router.prefix_cache import (
     PrefixCache,
     plan_batches,
@@ -127,7 +130,7 @@ def test_capacity_is_validated():
 
 @pytest.fixture(scope="module")
 def smollm(smollm_dir):
-    return load_policy(smollm_dir, device="cpu")
+    return load_policy(PolicySpec(model=str(smollm_dir), device="cpu"))
 
 
 def test_sliding_window_model_takes_the_plain_path(smollm):

@@ -10,15 +10,15 @@ import re
 
 import pytest
 
-from r1router.benchmarks.schema import KB_KINDS
 from r1router.errors import ConfigError, DataError
 from r1router.io import read_parquet
+from r1router.kb.hit import Hit
+from r1router.kb.kinds import KINDS as KB_KINDS
 from r1router.kb.kinds import get_kind
-from r1router.kb.retriever import Hit
 from r1router.router.generation import RecoveryConfig
+from r1router.router.generation_config import GenerationConfig
 from r1router.router.loop import LoopConfig
 from r1router.router.parsing import parse_answer, parse_decision
-from r1router.router.policy import GenerationConfig
 from r1router.training.filtering import FilterConfig, filter_trajectories
 from r1router.training.steps import read_step_rows, write_step_rows
 from r1router.training.synthesis import read_synthesized, select_questions, synthesize

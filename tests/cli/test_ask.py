@@ -1,0 +1,71 @@
+"""`r1router ask`: the active profile's router settings, any backend spec as `--model`, flags that override.
+
+The policy is a scripted double put where the factory would build it, so what
+is checked is what `ask` asks for: the spec, the generation settings, the loop.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from r1router.cli import app
+from r1router.kb.retriever import Retrievers
+from r1router.router import backends
+from r1router.router.prompts import format_decision
+
+REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+SERVED = '{backend: openai, endpoint: {base_url: "http://127.0.0.1:8000/v1", model: served-7b}}'
+
+
+class ScriptedRouter:
+    """Always retrieves from the text KB, answers "Paris"; records each call's conversations and settings."""
+
+    multimodal = False
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, conversations, config):
+        self.calls.append((conversations, config))
+        if config.stop_strings == ("</ret>",):
+            return [format_decision("Look it up.", "Where is it?", "text")] * len(conversations)
+        return ["<think>From the passages.</think>\n<answer>Paris</answer>"] * len(conversations)
+
+
+@pytest.fixture
+def asked(tmp_path, monkeypatch):
+    """Run `ask` on the demo profile with the scripted policy; return (exit result, loaded specs, policy, searches)."""
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({**yaml.safe_load(REPO_PARAMS.read_text()), "profile": "demo"}))
+    policy, specs, searches = ScriptedRouter(), [], []
+    monkeypatch.setattr(backends, "load_policy", lambda spec: specs.append(spec) or policy)
+    monkeypatch.setattr(Retrievers, "search", lambda self, kb, queries, images, k: searches.append(k) or [[]])
+
+    def run(*args):
+        result = CliRunner().invoke(app, ["ask", "Where is it?", "--kbs", "", "--json", "--params", str(params), *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output), specs, policy, searches
+
+    return run
+
+
+def test_defaults_are_the_profiles_router_and_a_served_model_is_a_spec(asked):
+    trajectory, [spec], policy, searches = asked("--model", SERVED)
+    assert (spec.backend, spec.endpoint.model) == ("openai", "served-7b")
+    demo = yaml.safe_load(REPO_PARAMS.read_text())["profiles"]["demo"]["router"]["loop"]
+    decisions = [config for _, config in policy.calls if config.stop_strings == ("</ret>",)]
+    answers = [config for _, config in policy.calls if config.stop_strings == ("</answer>",)]
+    assert {(c.max_new_tokens, c.batch_size) for c in decisions} == {tuple(demo["decision"].values())}
+    assert {(c.max_new_tokens, c.batch_size) for c in answers} == {tuple(demo["answer"].values())}
+    assert len(trajectory["steps"]) == demo["max_steps"] and set(searches) == {demo["k"]}
+    assert trajectory["llm_answer"] == "Paris"
+
+
+def test_flags_override_the_loop_and_a_directory_runs_on_the_profiles_precision(asked, tmp_path):
+    router = tmp_path / "router"
+    trajectory, [spec], _, searches = asked("--model", str(router), "--max-steps", "1", "-k", "2")
+    assert (spec.backend, spec.model, spec.precision) == ("auto", str(router), "bfloat16")
+    assert len(trajectory["steps"]) == 1 and searches == [2]
