@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.stage import numeric_metrics, tracked_stage
-from r1router.io import write_json
+from flows.stage import publish_metrics, tracked_stage
 from r1router.training.filtering import FilterConfig
 from tasks.caching import code_version, input_version, run_cached
 from tasks.filter import filter_task
-
-METRICS = "metrics/filter.json"
 
 
 @flow(name="filter")
@@ -26,9 +23,7 @@ def filter_flow() -> dict:
             data=input_version(params["trajectories"]),
             code=code_version("filter"),
         )
-        write_json(METRICS, report)
-        tracking.log_metrics(numeric_metrics(report))
-        tracking.log_artifact(METRICS)
+        publish_metrics("filter", report, tracking)
     return report
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.stage import tracked_stage
-from flows.training import Curve, publish_training, step_files, trainer_settings
-from r1router.router.prompts import PROMPT_VERSION
-from tasks.caching import code_version, input_version, run_cached
+from flows.training import Curve, run_training
 from tasks.grpo import grpo_task
 
 CURVE = Curve(
@@ -15,8 +12,8 @@ CURVE = Curve(
         "loss",
         "reward",
         "reward_std",
-        "reward/ret",
-        "reward/ans",
+        "rewards/ret/mean",
+        "rewards/ans/mean",
         "format_rate/ret",
         "format_rate/ans",
         "routing_accuracy",
@@ -28,7 +25,7 @@ CURVE = Curve(
         "learning_rate",
     ),
     panels={
-        "reward by step type": ("reward", "reward/ret", "reward/ans"),
+        "reward by step type": ("reward", "rewards/ret/mean", "rewards/ans/mean"),
         "format and routing (train samples)": ("format_rate/ret", "format_rate/ans", "routing_accuracy"),
         "loss": ("loss",),
         "groups and clipping": ("frac_reward_zero_std", "completions/clipped_ratio"),
@@ -39,24 +36,7 @@ CURVE = Curve(
 
 @flow(name="grpo")
 def grpo_flow() -> dict:
-    with tracked_stage("grpo") as (params, tracking):
-        train_file, heldout_file = step_files(params)
-        tracking.set_tag("prompt_version", PROMPT_VERSION)
-        result = run_cached(
-            grpo_task,
-            [params["out_dir"]],
-            train_file=train_file,
-            heldout_file=heldout_file,
-            base_model=params["base_model"],
-            encoder=params["text_encoder"],
-            out_dir=params["out_dir"],
-            checkpoint_dir=params["checkpoint_dir"],
-            image_root=params["image_root"],
-            settings=trainer_settings(params),
-            data=input_version(train_file, heldout_file, params["base_model"], params["text_encoder"]),
-            code=code_version("grpo"),
-        )
-        return publish_training("grpo", result, tracking, params, CURVE)
+    return run_training("grpo", grpo_task, CURVE, models={"encoder": "text_encoder"})
 
 
 if __name__ == "__main__":

@@ -6,14 +6,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.stage import numeric_metrics, tracked_stage
-from r1router.io import write_json
+from flows.stage import publish_metrics, tracked_stage
 from r1router.kb.encoders import encoder_fingerprint
 from r1router.kb.kinds import KINDS
 from tasks.caching import code_version, input_version, run_cached
 from tasks.kb import build_kb_task, retrieval_recall_task, train_image_encoder_task
-
-METRICS = "metrics/retrieval.json"
 
 
 @flow(name="kb")
@@ -25,14 +22,14 @@ def kb_flow() -> dict:
         code = code_version("kb")
         image_encoder = params.get("image", {}).get("encoder", {})
         if "train" in params.get("image", {}) and "path" in image_encoder:
-            image_kb = world_dir / "kb" / "image.parquet"
+            image_kb = Path(params["image"]["input"])
             train_metrics = run_cached(
                 train_image_encoder_task,
                 [image_encoder["path"]],
                 image_kb=str(image_kb),
                 out_dir=image_encoder["path"],
                 train=params["image"]["train"],
-                data=input_version(image_kb, world_dir / "kb" / "images"),
+                data=input_version(image_kb, image_kb.parent / "images"),
                 code=code,
             )
             for epoch, loss in enumerate(train_metrics.get("loss", []), start=1):
@@ -40,7 +37,7 @@ def kb_flow() -> dict:
         settings = {key: params[key] for key in ("device", "shard_size", "batch_size")}
         builds = {}
         for kind in kinds:
-            input_path = world_dir / "kb" / f"{kind}.parquet"
+            input_path = Path(params[kind]["input"])
             encoder = params[kind]["encoder"]
             builds[kind] = run_cached(
                 build_kb_task,
@@ -65,9 +62,7 @@ def kb_flow() -> dict:
             code=code,
         )
         metrics = {**recall, "build_seconds": {kind: b["stats"]["seconds"] for kind, b in builds.items()}}
-        write_json(METRICS, metrics)
-        mlflow.log_metrics(numeric_metrics(metrics))
-        mlflow.log_artifact(METRICS)
+        publish_metrics("kb", metrics, mlflow)
     return metrics
 
 

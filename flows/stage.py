@@ -1,14 +1,18 @@
-"""What every stage flow does around its tasks: hold the pipeline lock, read its params, open its MLflow run."""
+"""What every stage flow does around its tasks: hold the pipeline lock, read its params, register the profile's
+own KB kinds, open its MLflow run."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prefect.runtime import flow_run
 
-from r1router.config import stage_params
+from r1router.config import metrics_file, stage_params
+from r1router.io import write_json
+from r1router.kb.kinds import register_profile_kinds
 from r1router.tracking import locked_checkout, stage_run
 
 
@@ -22,8 +26,18 @@ def tracked_stage(stage: str) -> Iterator[tuple[dict[str, Any], Any]]:
     """
     with locked_checkout(command=f"python -m flows.{stage}"):
         params = stage_params(stage)
+        register_profile_kinds()
         with stage_run(stage, params, tags={"prefect_flow_run_id": str(flow_run.id)}) as mlflow:
             yield params, mlflow
+
+
+def publish_metrics(name: str, metrics: Mapping[str, Any], tracking: Any) -> Path:
+    """Write the stage's metrics file (`paths.metrics.<name>` in params.yaml), log its numbers and the file."""
+    path = metrics_file(name)
+    write_json(path, metrics)
+    tracking.log_metrics(numeric_metrics(metrics))
+    tracking.log_artifact(str(path))
+    return path
 
 
 def numeric_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

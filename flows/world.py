@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.stage import numeric_metrics, tracked_stage
-from r1router.io import write_json
+from flows.stage import publish_metrics, tracked_stage
 from tasks.caching import code_version, run_cached
 from tasks.world import build_world_task
-
-METRICS = "metrics/world.json"
 
 
 @flow(name="world")
@@ -23,9 +20,7 @@ def world_flow() -> dict:
             size=params["size"],
             code=code_version("world"),
         )
-        write_json(METRICS, counts)
-        mlflow.log_metrics(numeric_metrics(counts))
-        mlflow.log_artifact(METRICS)
+        publish_metrics("world", counts, mlflow)
     return counts
 
 

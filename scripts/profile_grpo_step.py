@@ -5,7 +5,7 @@ on real step rows and times the trainer's own phases by wrapping its methods on 
 instance:
 
 - generate: `_generate_single_turn` (HF `generate` of every completion of the step),
-- reward: `_calculate_rewards` (the StepReward, sentence encoder included),
+- reward: `_calculate_rewards` (the `ret` and `ans` reward functions, sentence encoder included),
 - score: the rest of `_prepare_inputs` (tokenising, old log-probs when needed, advantages),
 - forward: `compute_loss` (the policy's forward pass and the loss),
 - backward: the rest of `training_step` (backward pass) plus the optimizer step.
@@ -34,9 +34,10 @@ import r1router  # noqa: F401  (torchvision compatibility: before transformers)
 from transformers import TrainerCallback
 
 from r1router.benchmarks import default_release_dir
+from r1router.encoders.text import TextEncoder
 from r1router.training.common import load_rows
 from r1router.training.grpo import build_grpo_trainer
-from r1router.training.rewards import StepReward
+from r1router.training.rewards import step_rewards
 
 PHASES = ("generate", "reward", "score", "forward", "backward")
 
@@ -110,9 +111,9 @@ def main() -> None:
             "save_steps": 10_000,  # only the final (LoRA: small) checkpoint, in a temporary directory
         },
     }
-    reward = StepReward.from_encoder(args.encoder, device=args.device)
+    rewards = step_rewards(TextEncoder(args.encoder, device=args.device).encode)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, _, counts = build_grpo_trainer(rows, args.model, reward, Path(tmp), settings)
+        trainer, _, counts = build_grpo_trainer(rows, args.model, rewards, Path(tmp), settings)
         totals: dict[str, float] = defaultdict(float)
         per_step: list[dict[str, float]] = []
         for name, attribute in (

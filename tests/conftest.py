@@ -13,31 +13,30 @@ from r1router.config import stage_params
 from r1router.models.pull import pull_model
 
 REPO = Path(__file__).resolve().parents[1]
-POLICY_DIR = REPO / "models" / "policy"
 RELEASED_SAMPLE = "stepgrpo_trajectories_sample.jsonl"
+
+
+def demo_model(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model the demo profile names: the pipeline's copy when `dvc repro` has run, else pulled (CI's fresh clone)."""
+    pipeline_copy = REPO / "models" / name
+    if (pipeline_copy / "config.json").is_file():
+        return pipeline_copy
+    spec = stage_params("models", REPO / "params.yaml")["specs"][name]
+    models_dir = tmp_path_factory.mktemp("models")
+    pull_model(name, spec, models_dir)
+    return models_dir / name
 
 
 @pytest.fixture(scope="session")
 def smollm_dir(tmp_path_factory) -> Path:
-    """SmolLM2-135M-Instruct: the pipeline's copy when `dvc repro` has run, else pulled here (CI's fresh clone)."""
-    if (POLICY_DIR / "config.json").is_file():
-        return POLICY_DIR
-    spec = stage_params("models", REPO / "params.yaml")["specs"]["policy"]
-    models_dir = tmp_path_factory.mktemp("models")
-    pull_model("policy", spec, models_dir)
-    return models_dir / "policy"
+    """SmolLM2-135M-Instruct, the demo policy."""
+    return demo_model("policy", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def text_encoder_dir(tmp_path_factory) -> Path:
-    """all-MiniLM-L6-v2 (the demo text KB's encoder): the pipeline's copy, else pulled here like `smollm_dir`."""
-    pipeline_copy = REPO / "models" / "text_encoder"
-    if (pipeline_copy / "config.json").is_file():
-        return pipeline_copy
-    spec = stage_params("models", REPO / "params.yaml")["specs"]["text_encoder"]
-    models_dir = tmp_path_factory.mktemp("models")
-    pull_model("text_encoder", spec, models_dir)
-    return models_dir / "text_encoder"
+    """all-MiniLM-L6-v2, the demo text KB's encoder."""
+    return demo_model("text_encoder", tmp_path_factory)
 
 
 def require_release(path: Path, what: str) -> None:
@@ -74,3 +73,91 @@ def released_sample(release_dir: Path) -> Path:
 def trajectories(released_sample: Path) -> list[dict]:
     """The released sample's records as parsed JSON."""
     return [json.loads(line) for line in released_sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# The tiny Qwen2.5-VL: Qwen's special tokens, and Qwen2-VL's chat template reduced to text and image parts.
+TINY_VL_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+TINY_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TINY_VL_PIXELS = {"min_pixels": 28 * 28 * 4, "max_pixels": 28 * 28 * 64}  # 4 to 64 image tokens per image
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised Qwen2.5-VL with its processor, built offline in about a second.
+
+    Its outputs are noise; it is for the plumbing of the vision-language path
+    (the policy backend, training on rows with images). The tokenizer is a
+    byte-level BPE with Qwen's special tokens, trained on a few words.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=TINY_VL_SPECIAL, initial_alphabet=alphabet)
+    bpe.train_from_iterator(["According to the related information searched, the answer"] * 20, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in TINY_VL_SPECIAL}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+            "bos_token_id": None,
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 32,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    directory = tmp_path_factory.mktemp("tiny-qwen2.5-vl")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        Qwen2_5_VLForConditionalGeneration(config).save_pretrained(directory)
+    Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**TINY_VL_PIXELS),
+        video_processor=Qwen2VLVideoProcessor(**TINY_VL_PIXELS),
+        tokenizer=tokenizer,
+        chat_template=TINY_VL_CHAT_TEMPLATE,
+    ).save_pretrained(directory)
+    return directory

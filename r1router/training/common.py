@@ -27,7 +27,9 @@ from r1router.hashing import text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json
 from r1router.io.jsonl import iter_jsonl
 from r1router.progress import Progress
-from r1router.router.policy import flatten_text, load_policy
+from r1router.router.backends import PolicySpec, load_hf_policy
+from r1router.router.generation_config import flatten_text
+from r1router.router.hf_generate import HFPolicy
 from r1router.router.prompts import PROMPT_VERSION
 from r1router.training.steps import StepRow, read_released_trajectories, read_step_rows
 
@@ -114,20 +116,14 @@ def chat_length(tokenizer: Any, messages: list[dict[str, Any]], add_generation_p
 
 
 # --- model -----------------------------------------------------------------------------------------------------------
-@dataclass
-class LoadedPolicy:
-    model: Any
-    processing_class: Any  # tokenizer (causal LM) or processor (vision-language)
-    tokenizer: Any
-    multimodal: bool
+def load_trainable(model_dir: str | Path, device: str, precision: str = "auto") -> HFPolicy:
+    """The policy to train, loaded as the router loads it: same backend choice, dtype and tokenizer settings.
 
-
-def load_trainable(model_dir: str | Path, device: str, precision: str = "auto") -> LoadedPolicy:
-    """The policy's model and its tokenizer/processor, loaded as the router loads them (`resolve_dtype`)."""
-    policy = load_policy(model_dir, device=device, precision=precision)
-    processing_class = getattr(policy, "processor", None) or policy.tokenizer  # type: ignore[attr-defined]
-    tokenizer = getattr(processing_class, "tokenizer", processing_class)
-    return LoadedPolicy(policy.model, processing_class, tokenizer, policy.multimodal)  # type: ignore[attr-defined]
+    Training uses its `model`, its `processing_class` (what trl tokenises with
+    and what is saved beside the weights) and its `tokenizer` (row lengths),
+    so the trained router is the model the router then runs.
+    """
+    return load_hf_policy(PolicySpec(model=str(model_dir), device=device, precision=precision))
 
 
 def lora_config(settings: Mapping[str, Any] | None) -> Any:
@@ -179,9 +175,20 @@ def input_hashes(data_files: Iterable[str | Path], base_model: str | Path) -> di
     return {"data": {str(p): tree_sha256(p) for p in data_files}, "base_model": tree_sha256(base_model)}
 
 
+# Settings that do not change the trained weights: the held-out check runs on the trained model, the registry
+# only names where it is published. Left out of the fingerprint, so changing them does not restart training.
+NOT_TRAINING = frozenset({"heldout", "registry"})
+
+
 def run_fingerprint(hashes: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
-    """Hash of what decides the trained weights: data content, base weights, settings, prompt version."""
-    parts = {**hashes, "settings": settings, "prompt_version": PROMPT_VERSION}
+    """Hash of what decides the trained weights: data content, base weights, settings, prompt version.
+
+    Only the settings that decide the weights count (`NOT_TRAINING` is left out):
+    a run that differs from a checkpointed one only in its held-out check or its
+    registry name resumes from that checkpoint instead of training from step 0.
+    """
+    training = {key: value for key, value in settings.items() if key not in NOT_TRAINING}
+    parts = {**hashes, "settings": training, "prompt_version": PROMPT_VERSION}
     return text_sha256(json.dumps(parts, sort_keys=True, default=str))[:16]
 
 

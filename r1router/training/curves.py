@@ -2,7 +2,7 @@
 
 The log history is the trainer's own record (it survives a resume inside the
 checkpoint's `trainer_state.json`), so the curve of a resumed run is whole.
-Field names are made `dvc plots`-friendly (`reward/ret` -> `reward_ret`).
+Field names are made `dvc plots`-friendly (`rewards/ret/mean` -> `rewards_ret_mean`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Step-GRPO: trl's `GRPOTrainer` with one prompt per step row and the `StepReward`.
+"""Step-GRPO: trl's `GRPOTrainer` with one prompt per step row and the step rewards `ret` and `ans`.
 
 Each step row (a routing decision or an answer) is one prompt, so each group
 is the `num_generations` samples of one step and the advantage is relative
 within that step, as in the paper's code, rather than across a whole
-trajectory. The reward (`rewards.StepReward`) dispatches on the row's
-`step_type`; its per-type means, format rates and routing accuracy reach the
-trainer's log history through trl's `log_metric`.
+trajectory. The reward is two plain trl reward functions
+(`rewards.step_rewards`), each scoring one step type and returning None for
+the other; trl logs their means (`rewards/ret/mean`, `rewards/ans/mean`), and
+their format rates and routing accuracy reach the log history through trl's
+`log_metric`.
 
 KL: `beta` defaults to 0.0. The released training code (an Easy-R1/verl fork)
 adds its reward-level KL penalty only when a reference-policy worker is
@@ -30,36 +32,18 @@ Settings (`params.yaml`, section `grpo`): `seed`, `device`, `precision`, `step_t
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from r1router.device import resolve_device
-from r1router.training.common import (
-    LoadedPolicy,
-    MetricsCallback,
-    ProgressCallback,
-    chat_length,
-    filter_by_length,
-    input_hashes,
-    load_rows,
-    load_trainable,
-    lora_config,
-    merged,
-    prompt_messages,
-    row_images,
-    run_fingerprint,
-    save_router,
-    train_manifest,
-    train_resumable,
-    trainer_arguments,
-)
-from r1router.training.heldout import check_routing, load_heldout
-from r1router.training.rewards import StepReward
+from r1router.router.generation_config import GenerationConfig
+from r1router.router.hf_generate import HFPolicy
+from r1router.training.common import chat_length, prompt_messages, row_images
+from r1router.training.rewards import Encode, RewardFunc, step_rewards
 from r1router.training.steps import StepRow
-
-log = logging.getLogger(__name__)
+from r1router.training.trainer import Recipe, build_trainer, train_stage
 
 
 def grpo_examples(
@@ -79,42 +63,51 @@ def grpo_examples(
     return examples
 
 
+def grpo_length(tokenizer: Any, example: Mapping[str, Any]) -> int:
+    """The prompt as generation starts from it: the completion is bounded by `max_completion_length` instead."""
+    return chat_length(tokenizer, example["prompt"], add_generation_prompt=True)
+
+
+def grpo_trainer(
+    arguments: dict[str, Any], settings: Mapping[str, Any], rewards: Sequence[RewardFunc], **common: Any
+) -> Any:
+    """trl's `GRPOTrainer` with the reward functions; generation keeps the KV cache on (see the module docstring)."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    generation_kwargs = {"use_cache": True, **arguments.pop("generation_kwargs", {})}
+    config = GRPOConfig(**arguments, generation_kwargs=generation_kwargs, log_completions=False)
+    return GRPOTrainer(args=config, reward_funcs=list(rewards), **common)
+
+
+def grpo_recipe(rewards: Sequence[RewardFunc], heldout_encode: Encode | None = None) -> Recipe:
+    """Step-GRPO as the shared skeleton runs it; held-out routing is compared before and after training."""
+    return Recipe(
+        name="grpo",
+        kind="step-grpo",
+        examples=grpo_examples,
+        length=grpo_length,
+        limit="max_prompt_length",
+        trainer=partial(grpo_trainer, rewards=list(rewards)),
+        heldout_encode=heldout_encode,
+        compare_before=True,
+    )
+
+
 def build_grpo_trainer(
     rows: Sequence[StepRow],
     base_model: str | Path,
-    reward: StepReward,
+    rewards: Sequence[RewardFunc],
     checkpoint_dir: Path,
     settings: dict[str, Any],
     image_root: Path | None = None,
     callbacks: Sequence[Any] = (),
-) -> tuple[Any, LoadedPolicy, dict[str, int]]:
+) -> tuple[Any, HFPolicy, dict[str, int]]:
     """A ready `GRPOTrainer` over `rows` (too-long prompts left out), the loaded policy, the row counts.
 
-    Shared with `scripts/profile_grpo_step.py`, so the profile is of the stage's own trainer.
+    `rewards` are trl reward functions (`rewards.step_rewards`). Shared with
+    `scripts/profile_grpo_step.py`, so the profile is of the stage's own trainer.
     """
-    from datasets import Dataset
-    from transformers import set_seed
-    from trl import GRPOConfig, GRPOTrainer
-
-    device = resolve_device(settings.get("device", "auto"))
-    set_seed(settings["seed"])
-    policy = load_trainable(base_model, device, settings.get("precision", "auto"))
-    examples = grpo_examples(rows, policy.multimodal, image_root)
-    lengths = [chat_length(policy.tokenizer, e["prompt"], add_generation_prompt=True) for e in examples]
-    kept = filter_by_length(lengths, settings["max_prompt_length"], "grpo")
-    arguments = trainer_arguments(settings, checkpoint_dir, device)
-    generation_kwargs = {"use_cache": True, **arguments.pop("generation_kwargs", {})}
-    config = GRPOConfig(**arguments, generation_kwargs=generation_kwargs, log_completions=False)
-    trainer = GRPOTrainer(
-        model=policy.model,
-        reward_funcs=[reward],
-        args=config,
-        train_dataset=Dataset.from_list([examples[i] for i in kept.kept]),
-        processing_class=policy.processing_class,
-        peft_config=lora_config(settings.get("lora")),
-        callbacks=list(callbacks),
-    )
-    return trainer, policy, {"loaded": len(rows), **kept.summary()}
+    return build_trainer(grpo_recipe(rewards), rows, base_model, checkpoint_dir, settings, image_root, callbacks)
 
 
 def train_grpo(
@@ -127,43 +120,21 @@ def train_grpo(
     heldout_file: str | Path | None = None,
     image_root: str | Path | None = None,
     callbacks: Sequence[Any] = (),
+    decision: GenerationConfig | None = None,
 ) -> dict[str, Any]:
     """Step-GRPO from `base_model` (the SFT router) on `train_file`; save to `out_dir`; return metrics.
 
-    `encoder` is the text KB's sentence encoder (the `ret` reward's similarity).
-    Held-out routing accuracy and format rate are measured on the same rows
-    before and after training. Resumes from `checkpoint_root/<fingerprint>`.
+    `encoder` is the text KB's sentence encoder (the `ret` reward's similarity);
+    its content is part of the checkpoint fingerprint. Held-out routing accuracy,
+    format rate and reward are measured on the same rows before and after
+    training, generating by `decision`. Resumes from
+    `checkpoint_root/<fingerprint>` (`trainer.train_stage`).
     """
-    device = resolve_device(settings.get("device", "auto"))
-    rows = load_rows(train_file, settings["step_types"])[: settings.get("max_rows") or None]
-    hashes = input_hashes([train_file, encoder], base_model)
-    fingerprint = run_fingerprint(hashes, settings)
-    checkpoint_dir = Path(checkpoint_root) / fingerprint
-    reward = StepReward.from_encoder(encoder, device=device, cost_weight=settings.get("cost_weight", 0.0))
-    metrics_callback = MetricsCallback()
-    trainer, policy, counts = build_grpo_trainer(
-        rows,
-        base_model,
-        reward,
-        checkpoint_dir,
-        settings,
-        Path(image_root) if image_root else None,
-        [metrics_callback, ProgressCallback("grpo"), *callbacks],
+    from r1router.encoders.text import TextEncoder
+
+    encode = TextEncoder(encoder, device=resolve_device(settings.get("device", "auto"))).encode
+    recipe = grpo_recipe(step_rewards(encode, settings.get("cost_weight", 0.0)), encode)
+    files = (train_file, base_model, out_dir, checkpoint_root)
+    return train_stage(
+        recipe, *files, settings, heldout_file, image_root, callbacks, inputs=[encoder], decision=decision
     )
-    heldout_rows = load_heldout(heldout_file, settings.get("heldout"), policy.multimodal)
-    before = check_routing(trainer.model, policy.tokenizer, heldout_rows, settings.get("heldout"), reward.encode)
-    outcome = train_resumable(trainer, checkpoint_dir)
-    model = merged(trainer.model)
-    after = check_routing(model, policy.tokenizer, heldout_rows, settings.get("heldout"), reward.encode)
-    result = {
-        **outcome,
-        "fingerprint": fingerprint,
-        "rows": counts,
-        "heldout": {"before": before, "after": after},
-        "reward_totals": reward.totals(),  # this process's completions only (a resumed run starts them afresh)
-    }
-    save_router(
-        model, policy.processing_class, out_dir, train_manifest("step-grpo", base_model, hashes, settings, **result)
-    )
-    log.info("grpo: %s", result)
-    return {**result, "log_history": trainer.state.log_history, "mlflow_run_id": metrics_callback.run_id}

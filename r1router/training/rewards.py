@@ -1,9 +1,10 @@
 """Step-GRPO rewards: one score per generated step, from its text and the step's gold label alone.
 
 Every reward is a pure function of a completion and its gold, so it is tested
-without a trainer; `StepReward` is the trl-style callable
-(`reward(completions, step_type=[...], gold=[...]) -> list[float]`) that
-dispatches on the step type and keeps the statistics the trainer logs.
+without a trainer. `step_rewards` turns them into the plain trl reward
+functions `ret` and `ans` (`f(completions, step_type=[...], gold=[...]) ->
+list[float | None]`): each scores the rows of its own step type and returns
+None for the others, which trl reads as "not mine" (see `step_rewards`).
 
 Rules (R1-Router's Step-GRPO, OpenBMB/R1-Router `verl/utils/reward_score/step.py`):
 
@@ -45,10 +46,8 @@ Deviations from the official code, each on purpose:
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,81 +159,76 @@ def route_rewards(
     return scores
 
 
-class StepReward:
-    """The Step-GRPO reward for trl's `GRPOTrainer`: dispatches on `step_type`, logs per-type statistics.
+# The trl reward function form: one reward per completion, None where the function does not score the row.
+RewardFunc = Callable[..., list[float | None]]
+LogMetric = Callable[[str, float], None]
 
-    Dataset columns it reads: `step_type` (`ret`/`ans`) and `gold` (the step row's
-    `answer`, JSON-encoded so that dicts and lists share one Arrow column). Each call
-    reports its batch's mean reward and format rate per step type and the routing
-    accuracy through trl's `log_metric`, so they reach the trainer's log history;
-    `totals()` gives the same numbers over every call so far.
+
+def rows_of(kind: str, step_type: Sequence[str]) -> list[int]:
+    """Indices of the rows of `kind`; an unknown step type is an error, since no reward function would score it."""
+    unknown = set(step_type) - set(STEP_TYPES)
+    if unknown:
+        raise ValueError(f"unknown step_type {sorted(unknown)} (expected one of {STEP_TYPES})")
+    return [i for i, name in enumerate(step_type) if name == kind]
+
+
+def placed(index: Sequence[int], values: Sequence[float], size: int) -> list[float | None]:
+    """`values` at the positions `index` of a list of `size`, None elsewhere (trl's "this function does not score")."""
+    out: list[float | None] = [None] * size
+    for i, value in zip(index, values, strict=True):
+        out[i] = value
+    return out
+
+
+def rate(flags: Sequence[bool]) -> float:
+    return sum(map(float, flags)) / len(flags)
+
+
+def step_rewards(encode: Encode, cost_weight: float = 0.0) -> list[RewardFunc]:
+    """The Step-GRPO reward as trl reward functions `[ret, ans]`, for `GRPOTrainer(reward_funcs=...)`.
+
+    Dataset columns they read: `step_type` (`ret`/`ans`) and `gold` (the step row's
+    `answer`, JSON-encoded so that dicts and lists share one Arrow column). Each
+    function scores only its own step type and returns None for the other; trl
+    sums the functions' rewards per completion ignoring None (`nansum`, weights
+    1.0), so a completion's reward is exactly its step type's score. trl logs each
+    function's mean over the rows it scored (`rewards/ret/mean`, `rewards/ans/mean`);
+    the format rates and the routing accuracy of the batch go through trl's
+    `log_metric` (`format_rate/ret`, `format_rate/ans`, `routing_accuracy`).
+    `encode` is the text KB's sentence encoder (`TextEncoder.encode`).
     """
+    if cost_weight < 0:
+        raise ValueError(f"cost_weight must be >= 0 (a penalty), got {cost_weight}")
 
-    __name__ = "step_reward"  # trl names reward columns after it (`rewards/step_reward/mean`)
-
-    def __init__(self, encode: Encode, cost_weight: float = 0.0):
-        if cost_weight < 0:
-            raise ValueError(f"cost_weight must be >= 0 (a penalty), got {cost_weight}")
-        self.encode = encode
-        self.cost_weight = cost_weight
-        self._sums: dict[str, float] = defaultdict(float)
-
-    @classmethod
-    def from_encoder(cls, encoder_dir: str | Path, device: str = "auto", cost_weight: float = 0.0) -> StepReward:
-        """With the sentence encoder of the text KB (a sentence-transformers directory or hub id)."""
-        from r1router.encoders.text import TextEncoder
-
-        return cls(TextEncoder(encoder_dir, device=device).encode, cost_weight)
-
-    def __call__(
-        self,
+    def ret(
         completions: Sequence[str | list[dict[str, Any]]],
         step_type: Sequence[str],
         gold: Sequence[str],
-        log_metric: Callable[[str, float], None] | None = None,
+        log_metric: LogMetric | None = None,
         **_: Any,
-    ) -> list[float]:
-        texts = [completion_text(c) for c in completions]
-        rewards = [0.0] * len(texts)
-        well_formed = [False] * len(texts)
-        by_type: dict[str, list[int]] = defaultdict(list)
-        for i, kind in enumerate(step_type):
-            if kind not in STEP_TYPES:
-                raise ValueError(f"unknown step_type {kind!r} (expected one of {STEP_TYPES})")
-            by_type[kind].append(i)
-        batch: dict[str, float] = {}
-        if by_type[RET]:
-            index = by_type[RET]
-            golds = [RetGold.from_answer(json.loads(gold[i])) for i in index]
-            scores = route_rewards([texts[i] for i in index], golds, self.encode, self.cost_weight)
-            for i, score in zip(index, scores, strict=True):
-                rewards[i], well_formed[i] = score.reward, score.well_formed
-            batch["routing_accuracy"] = self._add("routing", [float(s.routed_right) for s in scores])
-        for i in by_type[ANS]:
-            rewards[i], well_formed[i] = answer_reward(texts[i], answer_golds(json.loads(gold[i])))
-        for kind, index in by_type.items():
-            if index:
-                batch[f"reward/{kind}"] = self._add(f"reward/{kind}", [rewards[i] for i in index])
-                batch[f"format_rate/{kind}"] = self._add(f"format/{kind}", [float(well_formed[i]) for i in index])
-        if log_metric is not None:
-            for name, value in batch.items():
-                log_metric(name, value)
-        return rewards
+    ) -> list[float | None]:
+        """Routing decisions by `route_rewards`; None for answer steps."""
+        index = rows_of(RET, step_type)
+        golds = [RetGold.from_answer(json.loads(gold[i])) for i in index]
+        scores = route_rewards([completion_text(completions[i]) for i in index], golds, encode, cost_weight)
+        if scores and log_metric is not None:
+            log_metric("format_rate/ret", rate([score.well_formed for score in scores]))
+            log_metric("routing_accuracy", rate([score.routed_right for score in scores]))
+        return placed(index, [score.reward for score in scores], len(completions))
 
-    def _add(self, name: str, values: list[float]) -> float:
-        """Accumulate `values` under `name`; return their batch mean."""
-        self._sums[f"{name}:sum"] += sum(values)
-        self._sums[f"{name}:n"] += len(values)
-        return sum(values) / len(values)
+    return [ret, ans]
 
-    def totals(self) -> dict[str, float]:
-        """Means over every completion scored so far: `reward/<type>`, `format_rate/<type>`, `routing_accuracy`."""
-        out = {}
-        for kind in STEP_TYPES:
-            if self._sums[f"reward/{kind}:n"]:
-                out[f"reward/{kind}"] = self._sums[f"reward/{kind}:sum"] / self._sums[f"reward/{kind}:n"]
-                out[f"format_rate/{kind}"] = self._sums[f"format/{kind}:sum"] / self._sums[f"format/{kind}:n"]
-                out[f"count/{kind}"] = self._sums[f"reward/{kind}:n"]
-        if self._sums["routing:n"]:
-            out["routing_accuracy"] = self._sums["routing:sum"] / self._sums["routing:n"]
-        return out
+
+def ans(
+    completions: Sequence[str | list[dict[str, Any]]],
+    step_type: Sequence[str],
+    gold: Sequence[str],
+    log_metric: LogMetric | None = None,
+    **_: Any,
+) -> list[float | None]:
+    """Answer steps by `answer_reward`; None for routing decisions (the trl reward function `step_rewards` lists)."""
+    index = rows_of(ANS, step_type)
+    scores = [answer_reward(completion_text(completions[i]), answer_golds(json.loads(gold[i]))) for i in index]
+    if scores and log_metric is not None:
+        log_metric("format_rate/ans", rate([well_formed for _, well_formed in scores]))
+    return placed(index, [reward for reward, _ in scores], len(completions))

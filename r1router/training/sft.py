@@ -14,33 +14,13 @@ Settings (`params.yaml`, section `sft`): `seed`, `device`, `precision`, `step_ty
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from r1router.device import resolve_device
-from r1router.training.common import (
-    MetricsCallback,
-    ProgressCallback,
-    chat_length,
-    filter_by_length,
-    input_hashes,
-    load_rows,
-    load_trainable,
-    lora_config,
-    merged,
-    prompt_messages,
-    row_images,
-    run_fingerprint,
-    save_router,
-    train_manifest,
-    train_resumable,
-    trainer_arguments,
-)
-from r1router.training.heldout import check_routing, load_heldout
-
-log = logging.getLogger(__name__)
+from r1router.router.generation_config import GenerationConfig
+from r1router.training.common import chat_length, prompt_messages, row_images
+from r1router.training.trainer import Recipe, train_stage
 
 
 def sft_examples(rows: Sequence[Any], multimodal: bool = False, image_root: Path | None = None) -> list[dict[str, Any]]:
@@ -57,6 +37,22 @@ def sft_examples(rows: Sequence[Any], multimodal: bool = False, image_root: Path
     return examples
 
 
+def sft_length(tokenizer: Any, example: Mapping[str, Any]) -> int:
+    """Prompt and completion together: SFT reads the whole chat, so all of it must fit `max_length`."""
+    return chat_length(tokenizer, example["prompt"] + example["completion"])
+
+
+def sft_trainer(arguments: dict[str, Any], settings: Mapping[str, Any], **common: Any) -> Any:
+    """trl's `SFTTrainer`: loss on the completion tokens only, no packing (a row is one step, never cut)."""
+    from trl import SFTConfig, SFTTrainer
+
+    config = SFTConfig(**arguments, max_length=settings["max_length"], completion_only_loss=True, packing=False)
+    return SFTTrainer(args=config, **common)
+
+
+SFT = Recipe(name="sft", kind="sft", examples=sft_examples, length=sft_length, limit="max_length", trainer=sft_trainer)
+
+
 def train_sft(
     train_file: str | Path,
     base_model: str | Path,
@@ -66,52 +62,13 @@ def train_sft(
     heldout_file: str | Path | None = None,
     image_root: str | Path | None = None,
     callbacks: Sequence[Any] = (),
+    decision: GenerationConfig | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `base_model` on the step rows of `train_file`; save the router to `out_dir`; return its metrics.
 
-    Resumes from the last checkpoint under `checkpoint_root/<fingerprint>`.
-    The result holds `log_history` (the trainer's log lines, for curves) and
-    `mlflow_run_id` (the run those lines were already logged to, or None).
+    Held-out routing is checked after training, generating by `decision`.
+    Resumes from the last checkpoint under `checkpoint_root/<fingerprint>`
+    (`trainer.train_stage`).
     """
-    from datasets import Dataset
-    from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
-
-    device = resolve_device(settings.get("device", "auto"))
-    rows = load_rows(train_file, settings["step_types"])[: settings.get("max_rows") or None]
-    hashes = input_hashes([train_file], base_model)
-    fingerprint = run_fingerprint(hashes, settings)
-    checkpoint_dir = Path(checkpoint_root) / fingerprint
-    set_seed(settings["seed"])  # LoRA's initial weights come from the global generator
-    policy = load_trainable(base_model, device, settings.get("precision", "auto"))
-    examples = sft_examples(rows, policy.multimodal, Path(image_root) if image_root else None)
-    lengths = [chat_length(policy.tokenizer, e["prompt"] + e["completion"]) for e in examples]
-    kept = filter_by_length(lengths, settings["max_length"], "sft")
-    config = SFTConfig(
-        **trainer_arguments(settings, checkpoint_dir, device),
-        max_length=settings["max_length"],
-        completion_only_loss=True,
-        packing=False,
-    )
-    metrics_callback = MetricsCallback()
-    trainer = SFTTrainer(
-        model=policy.model,
-        args=config,
-        train_dataset=Dataset.from_list([examples[i] for i in kept.kept]),
-        processing_class=policy.processing_class,
-        peft_config=lora_config(settings.get("lora")),
-        callbacks=[metrics_callback, ProgressCallback("sft"), *callbacks],
-    )
-    outcome = train_resumable(trainer, checkpoint_dir)
-    model = merged(trainer.model)
-    heldout_rows = load_heldout(heldout_file, settings.get("heldout"), policy.multimodal)
-    heldout = check_routing(model, policy.tokenizer, heldout_rows, settings.get("heldout"))
-    result = {
-        **outcome,
-        "fingerprint": fingerprint,
-        "rows": {"loaded": len(rows), **kept.summary()},
-        "heldout": heldout,
-    }
-    save_router(model, policy.processing_class, out_dir, train_manifest("sft", base_model, hashes, settings, **result))
-    log.info("sft: %s", result)
-    return {**result, "log_history": trainer.state.log_history, "mlflow_run_id": metrics_callback.run_id}
+    files = (train_file, base_model, out_dir, checkpoint_root)
+    return train_stage(SFT, *files, settings, heldout_file, image_root, callbacks, decision=decision)

@@ -4,7 +4,7 @@ import pytest
 
 from r1router.benchmarks.schema import PlanStep, Question
 from r1router.errors import ConfigError
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
 from r1router.router.trajectory import Step, Trajectory
 from r1router.training.filtering import (
     HELDOUT_FILE,

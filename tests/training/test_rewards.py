@@ -1,8 +1,8 @@
 """Step-GRPO rewards: every case of the ret and ans rules, the stop cases, the cost term, format gating, stats.
 
-Most cases use a bag-of-words encoder so each expected reward is a number
-computed here; the encoder itself is not under test. One test runs the real
-all-MiniLM-L6-v2 through `StepReward.from_encoder`.
+The reward functions are called as the plain functions trl calls. Most cases
+use a bag-of-words encoder so each expected reward is a number computed here;
+the encoder itself is not under test. One test runs the real all-MiniLM-L6-v2.
 """
 
 import hashlib
@@ -11,9 +11,12 @@ import re
 
 import numpy as np
 import pytest
+import torch
+from trl.trainer.utils import get_callable_name
 
+from r1router.encoders.text import TextEncoder
 from r1router.router.prompts import format_decision
-from r1router.training.rewards import RetGold, StepReward, answer_reward, route_rewards
+from r1router.training.rewards import RetGold, ans, answer_reward, route_rewards, step_rewards
 
 STOP_GOLD = {"query": "none", "retriever": ["none"]}
 
@@ -36,8 +39,8 @@ def ret_gold(query, retriever):
 
 
 def score_ret(texts, golds, cost_weight=0.0):
-    reward = StepReward(bag_of_words, cost_weight=cost_weight)
-    return reward(texts, step_type=["ret"] * len(texts), gold=[json.dumps(g) for g in golds])
+    ret, _ = step_rewards(bag_of_words, cost_weight=cost_weight)
+    return ret(texts, step_type=["ret"] * len(texts), gold=[json.dumps(g) for g in golds])
 
 
 GOLD_Q = "who directed the film silver orchard?"
@@ -99,7 +102,7 @@ def test_cost_term_penalises_only_retrieving_where_the_gold_stops():
     rewards = score_ret([retrieve, stop, retrieve, malformed], golds, cost_weight=0.25)
     assert rewards == pytest.approx([-0.25, 1.0, 1.0, 0.0])
     with pytest.raises(ValueError, match="cost_weight"):
-        StepReward(bag_of_words, cost_weight=-1.0)
+        step_rewards(bag_of_words, cost_weight=-1.0)
 
 
 def test_route_rewards_reports_routing_and_format():
@@ -149,64 +152,63 @@ def test_malformed_answer_scores_zero(text):
     assert answer_reward(text, ["Mara Ellison"]) == (0.0, False)
 
 
-def test_step_reward_dispatches_accepts_chat_completions_and_logs_per_type_stats():
-    reward = StepReward(bag_of_words)
-    logged = []
+def mixed_batch():
+    """Three routing decisions (right, wrong KB, malformed) and two answers (right, wrong), as trl passes them."""
     completions = [
-        [{"role": "assistant", "content": format_decision("x", GOLD_Q, "text")}],  # right
-        [{"role": "assistant", "content": format_decision("x", GOLD_Q, "image")}],  # wrong KB
-        [{"role": "assistant", "content": "no tags"}],  # malformed ret
+        [{"role": "assistant", "content": format_decision("x", GOLD_Q, "text")}],
+        [{"role": "assistant", "content": format_decision("x", GOLD_Q, "image")}],
+        [{"role": "assistant", "content": "no tags"}],
         [{"role": "assistant", "content": answer("Mara Ellison")}],
         [{"role": "assistant", "content": answer("nobody")}],
     ]
     golds = [ret_gold(GOLD_Q, "text retriever")] * 3 + ["Mara Ellison", ["Mara Ellison"]]
-    rewards = reward(
-        completions,
-        step_type=["ret", "ret", "ret", "ans", "ans"],
-        gold=[json.dumps(g) for g in golds],
-        log_metric=lambda name, value: logged.append((name, value)),
-        trainer_state=None,  # trl passes extra keywords; they are ignored
-    )
-    assert rewards == pytest.approx([1.0, 0.5, 0.0, 1.0, 0.0])
-    assert dict(logged) == pytest.approx(
-        {
-            "reward/ret": 0.5,
-            "format_rate/ret": 2 / 3,
-            "routing_accuracy": 1 / 3,
-            "reward/ans": 0.5,
-            "format_rate/ans": 1.0,
-        }
-    )
-    # Running totals span calls; a batch without ans rows logs nothing for ans.
+    return completions, ["ret", "ret", "ret", "ans", "ans"], [json.dumps(g) for g in golds]
+
+
+def test_each_function_scores_its_own_step_type_and_none_elsewhere():
+    completions, step_type, gold = mixed_batch()
+    ret, answer_fn = step_rewards(bag_of_words)
+    assert answer_fn is ans and [get_callable_name(f) for f in (ret, ans)] == ["ret", "ans"]  # trl's metric names
+    logged = {}
+    log = {"log_metric": logged.__setitem__, "trainer_state": None, "prompts": [None] * 5}  # trl's extra keywords
+    assert ret(completions, step_type=step_type, gold=gold, **log) == pytest.approx([1.0, 0.5, 0.0, None, None])
+    assert logged == pytest.approx({"format_rate/ret": 2 / 3, "routing_accuracy": 1 / 3})
     logged.clear()
-    reward(
-        [format_decision("x", None, None)],
-        step_type=["ret"],
-        gold=[json.dumps(STOP_GOLD)],
-        log_metric=lambda n, v: logged.append(n),
-    )
-    assert sorted(logged) == ["format_rate/ret", "reward/ret", "routing_accuracy"]
-    totals = reward.totals()
-    assert totals["reward/ret"] == pytest.approx(2.5 / 4)
-    assert totals["routing_accuracy"] == pytest.approx(2 / 4)
-    assert totals["count/ans"] == 2 and totals["reward/ans"] == pytest.approx(0.5)
+    assert ans(completions, step_type=step_type, gold=gold, **log) == [None, None, None, 1.0, 0.0]
+    assert logged == {"format_rate/ans": 1.0}
+    # A batch without rows of a function's type: all None, nothing logged (trl then logs no mean for it).
+    logged.clear()
+    assert ans(completions[:3], step_type=step_type[:3], gold=gold[:3], **log) == [None] * 3
+    assert logged == {}
+
+
+def test_trl_sums_the_two_functions_into_each_rows_own_reward():
+    """trl's combination (None as NaN, weights 1.0, nansum) gives exactly each row's own score, bit for bit."""
+    completions, step_type, gold = mixed_batch()
+    outputs = [f(completions, step_type=step_type, gold=gold) for f in step_rewards(bag_of_words)]
+    per_func = torch.tensor([[torch.nan if r is None else r for r in rewards] for rewards in outputs]).T
+    combined = (per_func * torch.ones(2).unsqueeze(0)).nansum(dim=1)
+    own = [r if r is not None else a for r, a in zip(*outputs, strict=True)]
+    assert torch.equal(combined, torch.tensor(own, dtype=torch.float32))
+    assert not torch.isnan(per_func).all(dim=1).any()  # every row is scored by one function
 
 
 def test_unknown_step_type_is_an_error():
-    with pytest.raises(ValueError, match="step_type"):
-        StepReward(bag_of_words)(["x"], step_type=["plan"], gold=['"x"'])
+    for reward in step_rewards(bag_of_words):
+        with pytest.raises(ValueError, match="step_type"):
+            reward(["x"], step_type=["plan"], gold=['"x"'])
 
 
 def test_real_text_encoder_similarity(text_encoder_dir):
     """With the text KB's own encoder: a paraphrase keeps most of the similarity half, another question does not."""
-    reward = StepReward.from_encoder(text_encoder_dir, device="cpu")
+    ret, _ = step_rewards(TextEncoder(text_encoder_dir, device="cpu").encode)
     gold = json.dumps(ret_gold(GOLD_Q, "text retriever"))
     texts = [
         format_decision("x", "Who directed the film Silver Orchard?", "text"),
         format_decision("x", "Who was the director of the movie Silver Orchard?", "text"),
         format_decision("x", "How deep is Lake Dunmere?", "text"),
     ]
-    same, paraphrase, unrelated = reward(texts, step_type=["ret"] * 3, gold=[gold] * 3)
+    same, paraphrase, unrelated = ret(texts, step_type=["ret"] * 3, gold=[gold] * 3)
     assert same == pytest.approx(1.0, abs=1e-5)
     assert 0.9 < paraphrase < same
     assert 0.5 <= unrelated < 0.65

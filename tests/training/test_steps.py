@@ -7,7 +7,7 @@ import pytest
 
 from r1router.benchmarks.schema import PlanStep, Question
 from r1router.errors import DataError
-from r1router.kb.retriever import Hit
+from r1router.kb.hit import Hit
 from r1router.router.parsing import parse_answer, parse_decision
 from r1router.router.prompts import (
     DECOMPOSE_SYSTEM_ZERO_SHOT,

@@ -10,15 +10,19 @@ import json
 import mlflow
 import pandas as pd
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from r1router.errors import ConfigError, DataError
-from r1router.router.policy import load_policy
+from r1router.router.backends import PolicySpec, load_policy
+from r1router.router.generation_config import GenerationConfig
+from r1router.router.prompts import decompose_messages
 from r1router.training.common import (
     TRAIN_MARKER,
     filter_by_length,
     input_hashes,
     load_rows,
+    load_trainable,
     run_fingerprint,
     trainer_arguments,
 )
@@ -29,52 +33,31 @@ from r1router.training.sft import sft_examples, train_sft
 from r1router.training.steps import read_released_trajectories, write_step_rows
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+# What both stages' test settings share: CPU, LoRA, one optimizer step, a two-row held-out check.
+COMMON = {"seed": 0, "device": "cpu", "max_rows": None, "lora": LORA}
+ONE_STEP = {"max_steps": 1, "logging_steps": 1, "save_steps": 100}
+HELDOUT = {"max_rows": 2}
+DECISION = GenerationConfig(max_new_tokens=8, batch_size=2)  # the held-out check's decisions, kept short
 
 
 def sft_settings(**overrides):
-    settings = {
-        "seed": 0,
-        "device": "cpu",
-        "step_types": ["ret", "ans"],
-        "max_rows": None,
-        "max_length": 640,
-        "lora": LORA,
-        "trainer": {
-            "learning_rate": 1e-4,
-            "per_device_train_batch_size": 2,
-            "max_steps": 1,
-            "logging_steps": 1,
-            "save_steps": 100,
-            "save_total_limit": 2,
-        },
-        "heldout": {"max_rows": 2, "max_new_tokens": 8, "batch_size": 2},
-    }
+    trainer = {"learning_rate": 1e-4, "per_device_train_batch_size": 2, "save_total_limit": 2, **ONE_STEP}
+    settings = {**COMMON, "step_types": ["ret", "ans"], "max_length": 640, "trainer": trainer, "heldout": HELDOUT}
     return {**settings, **overrides}
 
 
 def grpo_settings(**overrides):
-    settings = {
-        "seed": 0,
-        "device": "cpu",
-        "step_types": ["ret"],
-        "max_rows": None,
-        "max_prompt_length": 600,
-        "cost_weight": 0.0,
-        "lora": LORA,
-        "trainer": {
-            "learning_rate": 1e-5,
-            "per_device_train_batch_size": 4,
-            "num_generations": 2,
-            "max_completion_length": 12,
-            "temperature": 1.0,
-            "beta": 0.0,
-            "max_steps": 1,
-            "logging_steps": 1,
-            "save_steps": 100,
-        },
-        "heldout": {"max_rows": 2, "max_new_tokens": 8, "batch_size": 2},
+    trainer = {
+        "learning_rate": 1e-5,
+        "per_device_train_batch_size": 4,  # 2 prompts x 2 generations
+        "num_generations": 2,
+        "max_completion_length": 12,
+        "temperature": 1.0,
+        "beta": 0.0,
+        **ONE_STEP,
     }
-    return {**settings, **overrides}
+    settings = {**COMMON, "step_types": ["ret"], "max_prompt_length": 600, "cost_weight": 0.0, "trainer": trainer}
+    return {**settings, "heldout": HELDOUT, **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +136,8 @@ def test_fingerprint_follows_data_and_settings(step_files, smollm_dir, tmp_path)
     same = run_fingerprint(input_hashes([step_files[0]], smollm_dir), sft_settings())
     assert run_fingerprint(hashes, sft_settings()) == same
     assert run_fingerprint(hashes, sft_settings(max_length=512)) != same
+    # The held-out check and the registry name do not change the weights: the same run, the same checkpoints.
+    assert run_fingerprint(hashes, sft_settings(heldout=None, registry={"name": "other"})) == same
     other_data = tmp_path / "train.jsonl"
     other_data.write_text("\n".join(step_files[0].read_text().splitlines()[:-1]) + "\n")
     assert run_fingerprint(input_hashes([other_data], smollm_dir), sft_settings()) != same
@@ -177,7 +162,13 @@ def sft_router(smollm_dir, step_files, tracking, tmp_path_factory):
     root = tmp_path_factory.mktemp("sft")
     with mlflow.start_run(tags={"stage": "sft", "git_commit": "test-commit"}) as run:
         result = train_sft(
-            step_files[0], smollm_dir, root / "router", root / "checkpoints", sft_settings(), step_files[1]
+            step_files[0],
+            smollm_dir,
+            root / "router",
+            root / "checkpoints",
+            sft_settings(),
+            step_files[1],
+            decision=DECISION,
         )
     return root / "router", result, run.info.run_id
 
@@ -192,7 +183,14 @@ def test_released_rows_train_one_sft_step(sft_router, smollm_dir):
     assert manifest["kind"] == "sft" and manifest["base_model"] == str(smollm_dir)
     assert manifest["prompt_version"] and manifest["settings"]["lora"] == LORA
     assert not (router_dir / "adapter_config.json").exists()  # LoRA merged: a plain model directory
-    assert load_policy(router_dir, device="cpu").generate  # loads like any policy
+    # The LoRA step is merged into the saved weights, and the router loads and generates like any policy.
+    router = load_policy(PolicySpec(model=str(router_dir), device="cpu"))
+    weight = "model.layers.0.self_attn.q_proj.weight"
+    base = load_trainable(smollm_dir, "cpu").model.state_dict()[weight]
+    assert not torch.equal(router.model.state_dict()[weight], base)
+    question = decompose_messages("Who directed Silver Orchard?", [])
+    texts = router.generate([question], GenerationConfig(max_new_tokens=8, batch_size=1))
+    assert len(texts) == 1 and isinstance(texts[0], str)
     # The trainer's log lines reached the MLflow run through the callback.
     assert result["mlflow_run_id"] == run_id
     assert [m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")] == [1]
@@ -209,13 +207,15 @@ def test_released_rows_train_one_grpo_step(sft_router, text_encoder_dir, step_fi
         tmp_path / "ckpt",
         grpo_settings(),
         step_files[1],
+        decision=DECISION,
     )
     assert result["global_step"] == 1
     assert set(result["heldout"]) == {"before", "after"} and result["heldout"]["before"]["rows"] == 2
     [logged] = [entry for entry in result["log_history"] if "reward" in entry]
-    assert "reward/ret" in logged and "format_rate/ret" in logged and "routing_accuracy" in logged
+    # Only ret rows: the step's reward is the ret function's mean, and the ans function scored nothing.
+    assert logged["rewards/ret/mean"] == pytest.approx(logged["reward"]) and logged["rewards/ans/mean"] is None
+    assert "format_rate/ret" in logged and "routing_accuracy" in logged and "format_rate/ans" not in logged
     assert "completions/clipped_ratio" in logged and "frac_reward_zero_std" in logged
-    assert result["reward_totals"]["count/ret"] == 4  # 2 prompts x 2 generations
     manifest = json.loads((tmp_path / "router" / TRAIN_MARKER).read_text())
     assert manifest["kind"] == "step-grpo" and manifest["base_model"] == str(router_dir)
 
@@ -264,7 +264,7 @@ def test_registered_router_carries_run_tags_and_predicts(sft_router, tracking):
     router_dir, _, _ = sft_router
     tags = {"git_commit": "abc123", "params_hash": "p0", "prefect_flow_run_id": "f0", "stage": "sft"}
     with mlflow.start_run(tags=tags) as run:
-        registered = register_router(router_dir, "r1router-sft-test", run.info.run_id, {"predict_max_new_tokens": 8})
+        registered = register_router(router_dir, "r1router-sft-test", run.info.run_id, DECISION)
     client = mlflow.MlflowClient()
     version = client.get_model_version(registered["name"], registered["version"])
     assert {k: version.tags[k] for k in tags} == tags and version.tags["run_id"] == run.info.run_id
