@@ -9,9 +9,10 @@ below, is the stage's code: `dvc.yaml` lists it as the stage's code deps
 `tasks.caching.code_version` hashes it for Prefect's cache key, so DVC and
 Prefect re-run a stage for exactly the same edits.
 
-Only imports are followed. A module loaded by name at run time
-(`importlib.import_module`) is not seen: code that does so must be a dep of
-its own through a static import elsewhere.
+Only imports are followed, plus the modules of the active profile's own KB
+kinds (`profiles.<profile>.kinds`, imported by name when a stage starts), which
+join every stage's closure. Any other module loaded by name at run time is not
+seen.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ PLUMBING: Mapping[str, str] = {
     "r1router/dvcfile.py": "reads dvc.yaml for the lock, lineage and cache keys",
     "r1router/codedeps.py": "computes this list",
     "tasks/caching.py": "decides whether a task re-runs (its key covers the code), never what it writes",
-    "flows/stage.py": "opens the stage's lock and MLflow run around the flow",
 }
 
 
@@ -63,9 +63,26 @@ class DepsDrift:
         return f"dvc.yaml stage '{self.stage}' " + "; ".join(parts)
 
 
-def module_file(module: str, root: Path) -> Path | None:
-    """The file of a project module (`a.b` → `a/b.py` or `a/b/__init__.py`), or None for anything else."""
-    if module.split(".")[0] not in PROJECT_PACKAGES:
+def plugin_modules(root: Path) -> list[str]:
+    """Modules of the active profile's own KB kinds (`profiles.<profile>.kinds`) that live in this checkout."""
+    params = root / "params.yaml"
+    if not params.is_file():
+        return []
+    from r1router.kb.kinds import profile_kind_specs
+
+    modules = [spec.partition(":")[0] for spec in profile_kind_specs(params).values()]
+    return [m for m in modules if module_file(m, root, (m.split(".")[0],)) is not None]
+
+
+def code_packages(root: Path) -> tuple[str, ...]:
+    """Top-level packages whose files can be stage code: the project's, and those of its plugin kinds."""
+    extra = sorted({m.split(".")[0] for m in plugin_modules(root)} - set(PROJECT_PACKAGES))
+    return (*PROJECT_PACKAGES, *extra)
+
+
+def module_file(module: str, root: Path, packages: tuple[str, ...] = PROJECT_PACKAGES) -> Path | None:
+    """The file of a module of `packages` (`a.b` → `a/b.py` or `a/b/__init__.py`), or None for anything else."""
+    if module.split(".")[0] not in packages:
         return None
     base = root.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -128,14 +145,17 @@ def _with_parents(module: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def import_closure(module: str, root: str | Path) -> set[Path]:
-    """Every project file that running `python -m <module>` imports, the module's own file included."""
+def import_closure(
+    modules: str | Iterable[str], root: str | Path, packages: tuple[str, ...] = PROJECT_PACKAGES
+) -> set[Path]:
+    """Every file of `packages` that importing `modules` (or running one with `python -m`) imports, theirs included."""
     root = Path(root).resolve()
-    start = module_file(module, root)
-    if start is None:
-        raise ConfigError(f"{module}: not a module of this project under {root}")
+    todo: list[Path] = []
+    for module in [modules] if isinstance(modules, str) else modules:
+        if module_file(module, root, packages) is None:
+            raise ConfigError(f"{module}: not a module of this project under {root}")
+        todo.extend(f for m in _with_parents(module) if (f := module_file(m, root, packages)) is not None)
     seen: set[Path] = set()
-    todo = [start, *(f for m in _with_parents(module) if (f := module_file(m, root)) is not None)]
     while todo:
         path = todo.pop()
         if path in seen:
@@ -143,16 +163,18 @@ def import_closure(module: str, root: str | Path) -> set[Path]:
         seen.add(path)
         for name in imported_modules(path, root):
             for parent in _with_parents(name):
-                found = module_file(parent, root)
+                found = module_file(parent, root, packages)
                 if found is not None and found not in seen:
                     todo.append(found)
     return seen
 
 
 def stage_code(module: str, root: str | Path) -> list[str]:
-    """The stage's code files (repo-relative, POSIX, sorted): its import closure minus `PLUMBING`."""
+    """The stage's code files (repo-relative, POSIX, sorted): its import closure and its plugin kinds', minus
+    `PLUMBING`."""
     root = Path(root).resolve()
-    files = (path.relative_to(root).as_posix() for path in import_closure(module, root))
+    closure = import_closure([module, *plugin_modules(root)], root, code_packages(root))
+    files = (path.relative_to(root).as_posix() for path in closure)
     return sorted(f for f in files if f not in PLUMBING)
 
 
@@ -170,7 +192,7 @@ def compact(files: Iterable[str], root: str | Path) -> list[str]:
     def visit(directory: Path) -> None:
         rel = directory.relative_to(root).as_posix()
         members = _py_files(directory, root)
-        if members and set(members) <= wanted and rel not in PROJECT_PACKAGES:
+        if members and set(members) <= wanted and rel not in packages:
             result.append(rel)
             return
         for path in sorted(directory.iterdir()):
@@ -180,16 +202,19 @@ def compact(files: Iterable[str], root: str | Path) -> list[str]:
             elif rel_path in wanted:
                 result.append(rel_path)
 
-    for package in PROJECT_PACKAGES:
+    packages = code_packages(root)
+    for package in packages:
         if (root / package).is_dir():
             visit(root / package)
+        elif f"{package}.py" in wanted:
+            result.append(f"{package}.py")
     return result
 
 
-def is_code_dep(dep: str) -> bool:
-    """Whether a dvc.yaml dep names project code (as opposed to data, models or outputs)."""
+def is_code_dep(dep: str, packages: tuple[str, ...] = PROJECT_PACKAGES) -> bool:
+    """Whether a dvc.yaml dep names code of `packages` (as opposed to data, models or outputs)."""
     top = PurePosixPath(dep).parts[0] if dep else ""
-    return top in PROJECT_PACKAGES
+    return top in packages or top.removesuffix(".py") in packages
 
 
 def expand(deps: Iterable[str], root: str | Path) -> set[str]:
@@ -212,7 +237,7 @@ def derived_deps(module: str, root: str | Path) -> list[str]:
 
 def drift(stage: str, module: str, deps: Iterable[str], root: str | Path) -> DepsDrift:
     """Compare a stage's code deps in dvc.yaml with its derived list."""
-    code = [dep for dep in deps if is_code_dep(dep)]
+    code = [dep for dep in deps if is_code_dep(dep, code_packages(Path(root).resolve()))]
     derived = derived_deps(module, root)
     missing = tuple(sorted(set(stage_code(module, root)) - expand(code, root)))
     extra = tuple(dep for dep in code if dep not in derived)
@@ -266,7 +291,7 @@ def write_dvc_yaml(root: str | Path = ".") -> list[str]:
         if module is None:
             continue
         deps = stage.get("deps", [])
-        data = [dep for dep in deps if not is_code_dep(str(dep))]
+        data = [dep for dep in deps if not is_code_dep(str(dep), code_packages(root))]
         derived = derived_deps(module, root)
         if [str(dep) for dep in deps] != [*map(str, data), *derived]:
             changed.append(name)

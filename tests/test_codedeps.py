@@ -97,3 +97,28 @@ def test_a_dep_on_code_the_stage_does_not_import_is_reported(tmp_path):
     (root / "dvc.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     [drift] = check_dvc_yaml(root)
     assert drift.extra == ("r1router/training/grpo.py",)
+
+
+def test_a_profiles_own_kind_module_is_code_of_every_stage(tmp_path):
+    _project(
+        tmp_path,
+        {
+            "flows/__init__.py": "",
+            "flows/run.py": "import r1router.a\n",
+            "r1router/__init__.py": "",
+            "r1router/a.py": "",
+            "mykinds/__init__.py": "",
+            "mykinds/glossary.py": "from mykinds import helpers\n",
+            "mykinds/helpers.py": "",
+            "params.yaml": "profile: p\nprofiles:\n  p:\n    kinds: {glossary: 'mykinds.glossary:GlossaryKind'}\n",
+        },
+    )
+    assert stage_code("flows.run", tmp_path) == [
+        "flows/__init__.py",
+        "flows/run.py",
+        "mykinds/__init__.py",
+        "mykinds/glossary.py",
+        "mykinds/helpers.py",
+        "r1router/__init__.py",
+        "r1router/a.py",
+    ]
