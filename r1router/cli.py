@@ -171,6 +171,10 @@ def ask(
         bool | None,
         typer.Option("--few-shot/--zero-shot", help="default: zero-shot for a trained router, few-shot otherwise"),
     ] = None,
+    family: Annotated[
+        str | None,
+        typer.Option(help="few-shot examples: text | table | visual (default: visual with --image, else text)"),
+    ] = None,
     max_steps: Annotated[
         int | None, typer.Option(help="routing steps before the final answer (default: profile's)")
     ] = None,
@@ -220,7 +224,8 @@ def ask(
         typer.echo(f"  answer: {step.sub_answer}")
 
     overrides = {name: value for name, value in {"max_steps": max_steps, "k": k}.items() if value is not None}
-    config = replace(router.loop, few_shot=use_few_shot, **overrides)
+    family = family or ("visual" if image is not None else "text")
+    config = replace(router.loop, few_shot=use_few_shot, few_shot_family=family, **overrides)
     retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()], device=router.device)
     loop = RouterLoop(load_policy(spec), retrievers.search, config, method="ask", on_step=show)
     image_id = image.stem if image is not None else None

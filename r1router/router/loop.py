@@ -64,6 +64,9 @@ class LoopConfig:
     k: int = 5
     all_kbs_k: int | None = None
     few_shot: bool = False  # a prompt-only base model needs examples; a trained router does not
+    # With few_shot: the examples' family (text | table | visual) for a question whose benchmark names none
+    # (`r1router ask`); benchmark questions always get their benchmark's family.
+    few_shot_family: str | None = None
     decision: GenerationConfig = field(default_factory=lambda: ending_at(DECISION_END, max_new_tokens=128))
     answer: GenerationConfig = field(default_factory=lambda: ending_at(ANSWER_END, max_new_tokens=96))
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
@@ -121,7 +124,9 @@ class PolicyDecide:
 
     def __call__(self, active: list[Active]) -> list[Parsed[Decision]]:
         def few_shot(state: Active) -> str | None:
-            return FEW_SHOT_FAMILY.get(state.question.dataset) if self.config.few_shot else None
+            if not self.config.few_shot:
+                return None
+            return FEW_SHOT_FAMILY.get(state.question.dataset, self.config.few_shot_family)
 
         return generate_parsed(
             self.policy,

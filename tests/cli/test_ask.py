@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from r1router.cli import app
 from r1router.kb.retriever import Retrievers
 from r1router.router import backends
-from r1router.router.prompts import format_decision
+from r1router.router.prompts import decompose_messages, format_decision
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 SERVED = '{backend: openai, endpoint: {base_url: "http://127.0.0.1:8000/v1", model: served-7b}}'
@@ -69,3 +69,11 @@ def test_flags_override_the_loop_and_a_directory_runs_on_the_profiles_precision(
     trajectory, [spec], _, searches = asked("--model", str(router), "--max-steps", "1", "-k", "2")
     assert (spec.backend, spec.model, spec.precision) == ("auto", str(router), "bfloat16")
     assert len(trajectory["steps"]) == 1 and searches == [2]
+
+
+@pytest.mark.parametrize(("flags", "family"), [((), "text"), (("--family", "table"), "table")])
+def test_a_base_model_gets_the_few_shot_examples_prompt_router_gets(asked, tmp_path, flags, family):
+    """Without a benchmark, `ask` picks the examples' family itself (`--family`), as evaluation does per benchmark."""
+    _, _, policy, _ = asked("--model", str(tmp_path / "base"), "--max-steps", "1", *flags)
+    [first_decision] = [chats[0] for chats, config in policy.calls if config.stop_strings == ("</ret>",)]
+    assert first_decision == decompose_messages("Where is it?", [], few_shot=family)
