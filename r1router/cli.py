@@ -104,7 +104,7 @@ def kb_build(
 def kb_search(
     kb: Annotated[str, typer.Option(help="text | table | image")],
     query: Annotated[str, typer.Option(help="query text")],
-    k: Annotated[int, typer.Option("-k", help="hits to return")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="hits to return")] = 5,
     image: Annotated[Path | None, typer.Option(help="query image (image KB)")] = None,
     kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
@@ -154,17 +154,43 @@ def steps_convert(
     typer.echo(f"{len(rows)} step rows ({summary}) from {len(trajectories)} trajectories → {out}")
 
 
+def default_router(params: Path | None) -> str:
+    """The router `ask` uses unless told: Step-GRPO's, else SFT's, when trained here; else the base policy."""
+    from r1router.config import pipeline_paths
+    from r1router.training.common import TRAIN_MARKER
+
+    paths = pipeline_paths(params)
+    for router in (paths["grpo_router"], paths["sft_router"]):
+        if (Path(router) / TRAIN_MARKER).is_file():
+            return router
+    return str(Path(paths["models"]) / "policy")
+
+
+def check_image(path: Path) -> None:
+    """Refuse a question image that is missing or does not decode, before any model loads (minutes, not seconds)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise typer.BadParameter(f"image not found: {path}", param_hint="--image")
+    try:
+        with Image.open(path) as opened:
+            opened.load()  # decodes the pixels: a truncated or corrupt file fails here
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise typer.BadParameter(f"{path}: not a readable image ({error})", param_hint="--image") from None
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str, typer.Argument(help="the question")],
     image: Annotated[Path | None, typer.Option(help="the question's image")] = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="the policy: a model directory, or a backend spec as in params.yaml evaluate.methods, e.g. "
-            "'{backend: openai, endpoint: {base_url: \"http://127.0.0.1:8000/v1\", model: NAME}}'"
+            "'{backend: openai, endpoint: {base_url: \"http://127.0.0.1:8000/v1\", model: NAME}}' "
+            "(default: the best trained router there is: step-grpo, else sft, else the base policy)"
         ),
-    ] = "models/policy",
+    ] = None,
     kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
     kbs: Annotated[str, typer.Option(help="comma-separated KBs to load")] = "text,table,image",
     few_shot: Annotated[
@@ -200,8 +226,13 @@ def ask(
     from r1router.router.trajectory import Step, Trajectory
     from r1router.training.common import TRAIN_MARKER  # a trained router gets the zero-shot prompt
 
-    if image is not None and not image.is_file():
-        raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
+    if not question.strip():
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    if image is not None:
+        check_image(image)
+    if model is None:
+        model = default_router(params)
+        typer.echo(f"model: {model}", err=True)
     try:  # a spec is a YAML mapping; anything else is a directory, whatever YAML would make of its name
         value = yaml.safe_load(model) if model.lstrip().startswith("{") else model
     except yaml.YAMLError as error:

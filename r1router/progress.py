@@ -65,15 +65,21 @@ class Progress:
             text += f", {_rate(rate, self.unit)}"
         return text
 
-    def close(self) -> None:
+    def close(self, stopped_by: BaseException | None = None) -> None:
+        """Close the bar and log the last line: "done in" only when the work ended, else what stopped it."""
         self._bar.close()
-        log.info("%s (done in %s)", self.status(), _eta(time.monotonic() - self._start))
+        elapsed = _eta(time.monotonic() - self._start)
+        if stopped_by is None:
+            log.info("%s (done in %s)", self.status(), elapsed)
+        else:
+            reason = "interrupted" if isinstance(stopped_by, KeyboardInterrupt) else type(stopped_by).__name__
+            log.info("%s (stopped after %s: %s)", self.status(), elapsed, reason)
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        self.close(exc)
 
 
 def track(items: Iterable[T], total: int | None, desc: str, unit: str = "it") -> Iterator[T]:

@@ -77,3 +77,52 @@ def test_a_base_model_gets_the_few_shot_examples_prompt_router_gets(asked, tmp_p
     _, _, policy, _ = asked("--model", str(tmp_path / "base"), "--max-steps", "1", *flags)
     [first_decision] = [chats[0] for chats, config in policy.calls if config.stop_strings == ("</ret>",)]
     assert first_decision == decompose_messages("Where is it?", [], few_shot=family)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["   "], "the question is empty"),
+        (["Which car is this?", "--image", "{missing}"], "image not found"),
+        (["Which car is this?", "--image", "{corrupt}"], "not a readable image"),
+    ],
+)
+def test_bad_input_is_refused_before_any_model_loads(tmp_path, monkeypatch, args, message):
+    corrupt = tmp_path / "photo.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # a PNG signature, then nothing decodable
+    loads = []
+    monkeypatch.setattr(backends, "load_policy", lambda spec: loads.append(spec))
+    args = [a.format(missing=tmp_path / "nope.png", corrupt=corrupt) for a in args]
+    result = CliRunner().invoke(app, ["ask", *args, "--params", str(REPO_PARAMS)], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert message in result.output
+    assert loads == []  # nothing was loaded: the check came first
+
+
+@pytest.mark.parametrize("k", ["0", "-1"])
+def test_kb_search_refuses_a_hit_count_below_one(k):
+    result = CliRunner().invoke(app, ["kb", "search", "--kb", "text", "--query", "x", "-k", k])
+    assert result.exit_code == 2
+    assert "-k" in result.output and "Traceback" not in result.output
+
+
+def test_without_model_ask_takes_the_best_trained_router_there_is(tmp_path, monkeypatch):
+    from r1router.cli import default_router
+    from r1router.training.common import TRAIN_MARKER
+
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    params["paths"].update(grpo_router=str(tmp_path / "grpo"), sft_router=str(tmp_path / "sft"), models=str(tmp_path))
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    assert default_router(params_file) == str(tmp_path / "policy")  # nothing trained yet: the base model
+    for router in ("sft", "grpo"):
+        (tmp_path / router).mkdir()
+        (tmp_path / router / TRAIN_MARKER).write_text("{}")
+        assert default_router(params_file) == str(tmp_path / router)
+
+    specs = []
+    monkeypatch.setattr(backends, "load_policy", lambda spec: specs.append(spec) or ScriptedRouter())
+    monkeypatch.setattr(Retrievers, "search", lambda self, kb, queries, images, k: [[]])
+    result = CliRunner().invoke(app, ["ask", "Where is it?", "--kbs", "", "--json", "--params", str(params_file)])
+    assert result.exit_code == 0, result.output
+    assert [spec.model for spec in specs] == [str(tmp_path / "grpo")]
