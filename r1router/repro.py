@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from r1router.errors import R1RouterError
+from r1router.dvcfile import is_dvc_project
+from r1router.errors import ConfigError, R1RouterError
 from r1router.prefect_server import shared_api
 from r1router.tracking import close_orphaned_runs, locked_checkout, pipeline_run
 
@@ -149,6 +150,8 @@ def run_repro(args: Sequence[str], root: Path = Path(".")) -> str:
     `ReproFailed` when dvc fails (the parent run is then FAILED).
     """
     root = root.resolve()
+    if not is_dvc_project(root):  # before the lock file and the MLflow store, which would be left behind
+        raise ConfigError(f"{root}: not a DVC project (no .dvc and dvc.yaml); run `r1router repro` from the repo root")
     command = shlex.join(["r1router", "repro", *args])
     with (
         locked_checkout(root, command) as lock,

@@ -41,3 +41,11 @@ def test_world_build_is_deterministic_through_the_cli(tmp_path):
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert files_a == files_b
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
+
+
+def test_repro_outside_a_dvc_project_fails_before_writing_anything(tmp_path):
+    proc = r1router("repro", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"error: {tmp_path.resolve()}: not a DVC project" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no lock file, no mlflow.db, no .prefect
