@@ -6,9 +6,16 @@ so a scheduled deployment needs one: the server at `PREFECT_API_URL` when that
 is set, else a `prefect server start` on loopback (`r1router.prefect_server`)
 that runs while serving. Nobody has to start a server by hand.
 
-The deployment's entrypoint is the module path `flows.refresh.refresh_flow`
-(not a file path), so the runner finds the flow from any working directory;
-the repo to refresh is the deployment's `root` parameter.
+The deployment's entrypoint is the module path `flows.schedule.served_refresh_flow`
+(not a file path), so the runner finds the flow from any working directory.
+
+Trust model: the Prefect API has no authentication and listens on loopback, so
+anyone on this machine can trigger a run. The repo a run refreshes is therefore
+pinned when serving starts (`--root`, in the serving process's environment,
+which the runner's flow-run processes inherit), not a run parameter: the
+served flow takes no parameters, so a triggered run can refresh the served
+repo now but never run `dvc repro` in a directory of the caller's choosing.
+Serve on a single-user machine, or behind your own authenticating proxy.
 """
 
 from __future__ import annotations
@@ -19,25 +26,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prefect import serve
+from prefect import flow, serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import EntrypointType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.refresh import refresh_flow
+from r1router.errors import ConfigError
 from r1router.prefect_server import local_server, startup_timeout
 
 DEPLOYMENT = "corpus-refresh"
+SERVED_ROOT_ENV = "R1ROUTER_SERVED_ROOT"  # the repo `schedule serve` pinned, for its runs
+
+
+@flow(name="served-refresh", persist_result=False)
+def served_refresh_flow() -> dict[str, list[str]]:
+    """`refresh_flow` on the repo pinned by `schedule serve`; no parameters, so a caller cannot choose another."""
+    root = os.environ.get(SERVED_ROOT_ENV)
+    if not root:
+        raise ConfigError(f"{SERVED_ROOT_ENV} is not set: this flow runs only under `r1router schedule serve`")
+    return refresh_flow(root)
 
 
 def refresh_deployment(cron: str, root: str | Path = ".", name: str = DEPLOYMENT) -> RunnerDeployment:
-    """The deployment `serve` registers: `refresh_flow(root)` on `cron` (UTC). A bad cron raises here."""
-    return refresh_flow.to_deployment(
+    """The deployment `serve` registers: the refresh of `root` on `cron` (UTC). A bad cron raises here."""
+    return served_refresh_flow.to_deployment(
         name=name,
         cron=cron,
-        parameters={"root": str(Path(root).resolve())},
         entrypoint_type=EntrypointType.MODULE_PATH,
-        description="Fingerprint the corpus sources; re-run the DVC stages downstream of the changed ones.",
+        description=(
+            f"Fingerprint the corpus sources of {Path(root).resolve()}; re-run the DVC stages downstream of the "
+            "changed ones. The repo is pinned when serving starts, not a run parameter."
+        ),
     )
 
 
@@ -66,6 +86,7 @@ def interrupt_stops_serving() -> Iterator[None]:
 def serve_refresh(cron: str, root: str | Path = ".", name: str = DEPLOYMENT, port: int = 4200) -> None:
     """Register the refresh deployment with `cron` and execute its runs until interrupted."""
     deployment = refresh_deployment(cron, root, name)
+    os.environ[SERVED_ROOT_ENV] = str(Path(root).resolve())  # inherited by the runner's flow-run processes
     if os.environ.get("PREFECT_API_URL"):
         with interrupt_stops_serving():
             serve(deployment)

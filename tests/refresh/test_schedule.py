@@ -15,18 +15,27 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.schedule import DEPLOYMENT, refresh_deployment
+from flows.schedule import DEPLOYMENT, SERVED_ROOT_ENV, refresh_deployment, served_refresh_flow
+from r1router.errors import ConfigError
 from r1router.prefect_server import healthy
 
 
-def test_deployment_runs_refresh_on_the_cron_for_the_resolved_repo(tmp_path):
+def test_deployment_runs_refresh_on_the_cron_for_the_repo_pinned_at_serve_time(tmp_path):
     deployment = refresh_deployment("0 3 * * *", tmp_path)
     assert deployment.name == DEPLOYMENT
-    assert deployment.entrypoint == "flows.refresh.refresh_flow"
-    assert deployment.parameters == {"root": str(tmp_path.resolve())}
+    assert deployment.entrypoint == "flows.schedule.served_refresh_flow"
+    assert deployment.parameters == {}  # the repo is not a run parameter: no API caller can choose another
+    assert deployment.enforce_parameter_schema  # and a run asking for any parameter is refused
+    assert str(tmp_path.resolve()) in deployment.description
     [schedule] = deployment.schedules
     assert schedule.schedule.cron == "0 3 * * *"
     assert schedule.active
+
+
+def test_the_served_flow_refuses_to_run_without_a_pinned_repo(monkeypatch):
+    monkeypatch.delenv(SERVED_ROOT_ENV, raising=False)
+    with pytest.raises(ConfigError, match=f"{SERVED_ROOT_ENV} is not set"):
+        served_refresh_flow.fn()
 
 
 def test_a_bad_cron_is_refused_before_anything_is_served(tmp_path):
@@ -86,7 +95,7 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
             )
             assert deployment.name == DEPLOYMENT
             assert [s.schedule.cron for s in deployment.schedules] == [cron]
-            assert deployment.parameters == {"root": str(toy_repo.root.resolve())}
+            assert deployment.parameters == {}
             by_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
             scheduled = _wait(
                 lambda: [r for r in client.read_flow_runs(deployment_filter=by_deployment) if r.auto_scheduled],
@@ -102,6 +111,15 @@ def test_serve_starts_a_server_registers_the_schedule_and_executes_runs(toy_repo
                 "the triggered run to finish",
             )
             assert final.type == StateType.COMPLETED, final
+
+            # Another repo as a run parameter: the served flow takes none, so such a run fails before it starts.
+            other = client.create_flow_run_from_deployment(deployment.id, parameters={"root": str(tmp_path)})
+            refused = _wait(
+                lambda: (state := client.read_flow_run(other.id).state) and state.is_final() and state,
+                240,
+                "the run with a root parameter to end",
+            )
+            assert refused.type != StateType.COMPLETED, refused
         assert toy_repo.ran() == ["a", "c"]
     finally:
         serve.send_signal(signal.SIGINT)
