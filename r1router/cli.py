@@ -166,12 +166,37 @@ def default_router(params: Path | None) -> str:
     return str(Path(paths["models"]) / "policy")
 
 
+def check_chat_template(model_dir: Path) -> None:
+    """Refuse a local model without a chat template before loading it: every router prompt is a chat."""
+    import json
+
+    if not (model_dir / "config.json").is_file():
+        return  # not a model directory at all: the factory says so, naming it
+    if any((model_dir / name).is_file() for name in ("chat_template.jinja", "chat_template.json")):
+        return
+    config = model_dir / "tokenizer_config.json"
+    if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("chat_template"):
+        return
+    raise typer.BadParameter(f"{model_dir}: the model has no chat template (an instruct/chat model is needed)")
+
+
 def check_image(path: Path) -> None:
-    """Refuse a question image that is missing or does not decode, before any model loads (minutes, not seconds)."""
+    """Refuse a question image that is missing, of a kind the loop cannot find, shadowed by a sibling the loop
+    would take instead, or that does not decode: before any model loads (minutes, not seconds)."""
     from PIL import Image, UnidentifiedImageError
+
+    from r1router.benchmarks.loaders import IMAGE_SUFFIXES, resolve_image
 
     if not path.is_file():
         raise typer.BadParameter(f"image not found: {path}", param_hint="--image")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise typer.BadParameter(f"{path}: use a {', '.join(IMAGE_SUFFIXES)} image", param_hint="--image")
+    found = resolve_image(path.parent, path.stem)  # what the loop will open for this question
+    if found.resolve() != path.resolve():
+        raise typer.BadParameter(
+            f"{path}: the loop finds images by name and would open {found} instead; rename one of them",
+            param_hint="--image",
+        )
     try:
         with Image.open(path) as opened:
             opened.load()  # decodes the pixels: a truncated or corrupt file fails here
@@ -240,6 +265,8 @@ def ask(
     router = router_config(params)
     register_profile_kinds(params)
     spec = router.policy_spec(value, "--model")
+    if spec.local_model is not None:
+        check_chat_template(Path(spec.local_model))
     trained = spec.local_model is not None and (Path(spec.local_model) / TRAIN_MARKER).is_file()
     use_few_shot = few_shot if few_shot is not None else not trained
 
@@ -258,7 +285,10 @@ def ask(
     family = family or ("visual" if image is not None else "text")
     config = replace(router.loop, few_shot=use_few_shot, few_shot_family=family, **overrides)
     retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()], device=router.device)
-    loop = RouterLoop(load_policy(spec), retrievers.search, config, method="ask", on_step=show)
+    policy = load_policy(spec)
+    if image is not None and not policy.multimodal:
+        typer.echo(f"note: {spec.describe()} is a text-only policy: it reads the question, not the image", err=True)
+    loop = RouterLoop(policy, retrievers.search, config, method="ask", on_step=show)
     image_id = image.stem if image is not None else None
     asked = Question("ask", question, [], "ask", image_id=image_id)
     [trajectory] = loop.run([asked], image.parent if image is not None else None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from r1router.cli import app
@@ -85,14 +86,31 @@ def test_a_base_model_gets_the_few_shot_examples_prompt_router_gets(asked, tmp_p
         (["   "], "the question is empty"),
         (["Which car is this?", "--image", "{missing}"], "image not found"),
         (["Which car is this?", "--image", "{corrupt}"], "not a readable image"),
+        (["Which car is this?", "--image", "{webp}"], "use a .png, .jpg, .jpeg image"),
+        (["Which car is this?", "--image", "{shadowed}"], "would open {corrupt} instead"),
+        (["Which car is this?", "--model", "{no_template}"], "the model has no chat template"),
     ],
 )
 def test_bad_input_is_refused_before_any_model_loads(tmp_path, monkeypatch, args, message):
     corrupt = tmp_path / "photo.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # a PNG signature, then nothing decodable
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "photo.jpg")  # fine itself, but photo.png is found first
+    (tmp_path / "photo.webp").write_bytes(b"RIFF")
+    no_template = tmp_path / "base-lm"
+    no_template.mkdir()
+    (no_template / "config.json").write_text("{}")
+    (no_template / "tokenizer_config.json").write_text("{}")
     loads = []
     monkeypatch.setattr(backends, "load_policy", lambda spec: loads.append(spec))
-    args = [a.format(missing=tmp_path / "nope.png", corrupt=corrupt) for a in args]
+    names = {
+        "missing": tmp_path / "nope.png",
+        "corrupt": corrupt,
+        "webp": tmp_path / "photo.webp",
+        "shadowed": tmp_path / "photo.jpg",
+        "no_template": no_template,
+    }
+    args = [a.format(**names) for a in args]
+    message = message.format(**names)
     result = CliRunner().invoke(app, ["ask", *args, "--params", str(REPO_PARAMS)], env={"COLUMNS": "400"})
     assert result.exit_code == 2
     assert message in result.output
@@ -126,3 +144,17 @@ def test_without_model_ask_takes_the_best_trained_router_there_is(tmp_path, monk
     result = CliRunner().invoke(app, ["ask", "Where is it?", "--kbs", "", "--json", "--params", str(params_file)])
     assert result.exit_code == 0, result.output
     assert [spec.model for spec in specs] == [str(tmp_path / "grpo")]
+
+
+def test_a_text_only_policy_given_an_image_says_so(asked, tmp_path):
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "car.png")
+    router = tmp_path / "router"
+    router.mkdir()
+    (router / "chat_template.jinja").write_text("{{ messages }}")
+    runner_result = CliRunner().invoke(
+        app,
+        ["ask", "Which car is this?", "--image", str(tmp_path / "car.png"), "--model", str(router), "--kbs", ""],
+        env={"COLUMNS": "400"},
+    )
+    assert runner_result.exit_code == 0, runner_result.output
+    assert "is a text-only policy: it reads the question, not the image" in runner_result.stderr
