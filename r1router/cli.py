@@ -168,8 +168,6 @@ def default_router(params: Path | None) -> str:
 
 def check_chat_template(model_dir: Path) -> None:
     """Refuse a local model without a chat template before loading it: every router prompt is a chat."""
-    import json
-
     if not (model_dir / "config.json").is_file():
         return  # not a model directory at all: the factory says so, naming it
     if any((model_dir / name).is_file() for name in ("chat_template.jinja", "chat_template.json")):

@@ -237,9 +237,11 @@ def derived_deps(module: str, root: str | Path) -> list[str]:
 
 def drift(stage: str, module: str, deps: Iterable[str], root: str | Path) -> DepsDrift:
     """Compare a stage's code deps in dvc.yaml with its derived list."""
-    code = [dep for dep in deps if is_code_dep(dep, code_packages(Path(root).resolve()))]
-    derived = derived_deps(module, root)
-    missing = tuple(sorted(set(stage_code(module, root)) - expand(code, root)))
+    packages = code_packages(Path(root).resolve())
+    code = [dep for dep in deps if is_code_dep(dep, packages)]
+    files = stage_code(module, root)
+    derived = compact(files, root)
+    missing = tuple(sorted(set(files) - expand(code, root)))
     extra = tuple(dep for dep in code if dep not in derived)
     return DepsDrift(stage, missing, extra)
 
@@ -285,13 +287,14 @@ def write_dvc_yaml(root: str | Path = ".") -> list[str]:
 
     root = Path(root).resolve()
     yaml, document = _raw_stages(root)
+    packages = code_packages(root)
     changed = []
     for name, stage in document["stages"].items():
         module = _module(stage)
         if module is None:
             continue
         deps = stage.get("deps", [])
-        data = [dep for dep in deps if not is_code_dep(str(dep), code_packages(root))]
+        data = [dep for dep in deps if not is_code_dep(str(dep), packages)]
         derived = derived_deps(module, root)
         if [str(dep) for dep in deps] != [*map(str, data), *derived]:
             changed.append(name)
