@@ -15,7 +15,7 @@ import mlflow
 from prefect import flow
 
 from flows.stage import numeric_metrics, tracked_stage
-from r1router.benchmarks.registry import DEMO_BENCHMARKS
+from r1router.benchmarks.registry import world_benchmarks
 from r1router.config import metrics_file
 from r1router.evaluation.report import dvc_plot_rows, write_report
 from r1router.io import write_json
@@ -30,9 +30,9 @@ from tasks.evaluate import evaluate_method_task
 def evaluate_flow() -> dict:
     with tracked_stage("evaluate") as (params, tracking):
         world = Path(params["world_dir"])
-        question_files = {
-            name: str(world / "questions" / name / f"{params['split']}.jsonl") for name in DEMO_BENCHMARKS
-        }
+        split = params["split"]
+        benchmarks = world_benchmarks(world, split)
+        question_files = {name: str(world / "questions" / name / f"{split}.jsonl") for name in benchmarks}
         kbs = params["kbs"]
         data = input_version(*question_files.values(), *(Path(params["kb_dir"]) / kb for kb in kbs))
         code = code_version("evaluate")
@@ -57,6 +57,7 @@ def evaluate_flow() -> dict:
                 kbs=kbs,
                 router=router,
                 limit=params.get("max_questions"),
+                missing_images=params.get("missing_images", "fail"),
                 predictions_dir=params["predictions_dir"],
                 data=data + (input_version(model) if model is not None else ""),
                 code=code,

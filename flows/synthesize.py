@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows.stage import publish_metrics, tracked_stage
-from r1router.benchmarks.registry import DEMO_BENCHMARKS
+from r1router.benchmarks.registry import world_benchmarks
 from r1router.router.prompts import PROMPT_VERSION
 from tasks.caching import code_version, input_version
 from tasks.synthesize import run_synthesis
@@ -17,7 +17,7 @@ from tasks.synthesize import run_synthesis
 def synthesize_flow() -> dict:
     with tracked_stage("synthesize") as (params, tracking):
         world, kb_dir, teacher = Path(params["world_dir"]), Path(params["kb_dir"]), params["teacher"]
-        benchmarks = params.get("benchmarks") or list(DEMO_BENCHMARKS)
+        benchmarks = params.get("benchmarks") or list(world_benchmarks(world, params["split"]))
         questions = [world / "questions" / name / f"{params['split']}.jsonl" for name in benchmarks]
         model = [teacher["model_dir"]] if teacher.get("model_dir") else []
         data = input_version(*questions, world / "images", *(kb_dir / kb for kb in params["kbs"]), *model)

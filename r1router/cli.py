@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from r1router.cli_corpus import corpus_app
 from r1router.cli_pipeline import register as register_pipeline_commands
 from r1router.cli_schedule import schedule_app
 from r1router.errors import R1RouterError
@@ -23,6 +24,7 @@ kb_app = typer.Typer(help="Knowledge bases: build, search.", no_args_is_help=Tru
 steps_app = typer.Typer(help="Step rows: the training data of SFT and Step-GRPO.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(models_app, name="models")
+app.add_typer(corpus_app, name="corpus")
 app.add_typer(kb_app, name="kb")
 app.add_typer(steps_app, name="steps")
 app.add_typer(schedule_app, name="schedule")

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 
 def repro(ctx: typer.Context) -> None:
-    """`dvc repro [ARGS]` under the pipeline lock and one parent MLflow run (every stage run is its child)."""
+    """`dvc repro [ARGS]` under the pipeline lock and one parent MLflow run (every stage run is its child).
+
+    Corpus sources the profile names but the checkout lacks are fetched first (a fresh clone of the
+    release profile copies the released file in), so the stages that read them can run.
+    """
+    from r1router.dvcfile import is_dvc_project
+    from r1router.refresh import fetch_missing
     from r1router.repro import ReproFailed, run_repro
 
     try:
+        if is_dvc_project(Path(".")):  # outside a project run_repro says so, writing nothing
+            for name in fetch_missing("."):
+                typer.echo(f"fetched missing corpus source {name}", err=True)
         run_id = run_repro(ctx.args)
     except ReproFailed as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -2,7 +2,9 @@
 
 A corpus source is named in `profiles.<profile>.refresh.sources` of params.yaml
 as `name: {uri, dest}`. `uri` is a local path (relative to the repo), a
-`file://` URL or an `http(s)://` URL; `dest` is the in-repo file (or directory)
+`file://` URL, an `http(s)://` URL, or `release:<file>` (a file of the paper's
+released data in `$R1ROUTER_RELEASE_DIR`, default `../shared/data/r1router-release`);
+`dest` is the in-repo file (or directory)
 that a dvc.yaml stage lists as a dep. The fingerprint of a local source is the
 sha256 of its content; of a URL, its HTTP validators from a HEAD request (the
 ETag, else Last-Modified with Content-Length), so a check downloads nothing.
@@ -32,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from r1router.benchmarks.registry import default_release_dir
 from r1router.config import load_profile
 from r1router.dvcfile import DVC_FILE, consumers, load_stages, producers, topological_order
 from r1router.errors import ConfigError, DataError
@@ -101,8 +104,10 @@ def load_config(root: str | Path = ".") -> RefreshConfig:
         ):
             raise ConfigError(f"{where}: needs string fields 'uri' and 'dest'")
         scheme = urlparse(spec["uri"]).scheme
-        if scheme not in ("", "file", "http", "https"):
-            raise ConfigError(f"{where}.uri: scheme '{scheme}' is not a local path, file://, http:// or https://")
+        if scheme not in ("", "file", "http", "https", "release"):
+            raise ConfigError(
+                f"{where}.uri: scheme '{scheme}' is not a local path, file://, release:, http:// or https://"
+            )
         dest = PurePosixPath(spec["dest"])
         if dest.is_absolute() or ".." in dest.parts:
             raise ConfigError(f"{where}.dest: '{dest}' must be a path inside the repo")
@@ -126,6 +131,8 @@ def load_config(root: str | Path = ".") -> RefreshConfig:
 
 def _local_path(uri: str, root: Path) -> Path:
     parsed = urlparse(uri)
+    if parsed.scheme == "release":
+        return default_release_dir() / unquote(parsed.path)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
     return path if path.is_absolute() else root / path
 
@@ -242,3 +249,24 @@ def repro_downstream(root: Path, stages: list[str]) -> list[str]:
     before = {name: lock_entry(name, root) for name in pipeline}
     run_repro(["--downstream", *stages], root)
     return [name for name in topological_order(pipeline) if lock_entry(name, root) != before[name]]
+
+
+def fetch_missing(root: str | Path = ".") -> list[str]:
+    """Fetch every source of the active profile whose dest is absent; the names fetched.
+
+    `r1router repro` calls this first, so a fresh clone builds offline from
+    local sources (the release profile's) without a refresh tick; a present
+    dest is left alone (a refresh decides whether it is stale). Nothing is
+    recorded in the refresh state: the next refresh still checks every source.
+    """
+    _, sections = load_profile(Path(root) / "params.yaml")
+    if not (sections.get("refresh") or {}).get("sources"):  # a project with no sources has nothing to fetch
+        return []
+    config = load_config(root)
+    fetched = []
+    for source in config.sources:
+        if not (config.root / source.dest).exists():
+            log.info("fetching missing corpus source %s → %s", source.name, source.dest)
+            fetch(source, config.root, config.http_timeout_seconds)
+            fetched.append(source.name)
+    return fetched

@@ -25,6 +25,7 @@ def evaluate_method_task(
     kbs: list[str],
     router: dict[str, Any],
     limit: int | None,
+    missing_images: str,
     predictions_dir: str,
     data: str,
     code: str,
@@ -37,7 +38,9 @@ def evaluate_method_task(
     `data` (questions, KBs, model content hash) and `code` key the cache; they
     are not used otherwise.
     """
-    questions = load_questions({k: Path(v) for k, v in question_files.items()}, Path(image_root), limit)
+    questions = load_questions(
+        {k: Path(v) for k, v in question_files.items()}, Path(image_root), limit, missing_images
+    )
     config = parse_router_config(router)
     retrievers = Retrievers(Path(kb_dir), kbs, device=config.device)
     spec = config.policy_spec(policy, f"evaluate.methods.{method}")

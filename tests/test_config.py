@@ -7,11 +7,11 @@ from r1router.config import load_profile, stage_params
 from r1router.errors import ConfigError
 
 
-def test_repo_params_have_three_profiles_with_the_same_stages():
+def test_repo_params_have_four_profiles_with_the_same_stages():
     params = yaml.safe_load(Path("params.yaml").read_text())
     assert params["profile"] == "demo"
     stages = {name: set(sections) for name, sections in params["profiles"].items()}
-    assert set(stages) == {"smoke", "demo", "paper"}
+    assert set(stages) == {"smoke", "demo", "release", "paper"}
     assert stages["smoke"] == stages["demo"] == stages["paper"]
 
 

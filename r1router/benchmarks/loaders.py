@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from r1router.benchmarks.registry import DEMO_BENCHMARKS, SPLITS, DatasetRule, dataset_rule
+from r1router.benchmarks.registry import SPLITS, DatasetRule, dataset_rule, world_benchmarks
 from r1router.benchmarks.schema import ENTITY_SPLITS, PlanStep, Question
 from r1router.errors import ConfigError, DataError
 from r1router.io import iter_jsonl
@@ -42,10 +43,10 @@ class _Record:
         return self.data[field]
 
 
-def _text(record: _Record, field: str, value: Any) -> str:
+def _text(record: _Record, field: str, value: Any, empty_ok: bool = False) -> str:
     if not isinstance(value, str):
         raise record.error(field, f"expected a string, got {type(value).__name__} ({value!r})")
-    if not value.strip():
+    if not empty_ok and not value.strip():
         raise record.error(field, "must not be empty")
     return value
 
@@ -113,8 +114,8 @@ def _range(record: _Record, field: str, entry: dict[str, Any]) -> tuple[float, f
 
 def _plan(record: _Record) -> list[PlanStep]:
     steps = record.get("gold_plan")
-    if not isinstance(steps, list) or not steps:
-        raise record.error("gold_plan", f"expected a non-empty list of steps, got {steps!r}")
+    if not isinstance(steps, list):  # [] is a question answered without retrieving (a released plan may be)
+        raise record.error("gold_plan", f"expected a list of steps, got {steps!r}")
     plan = []
     for index, step in enumerate(steps):
         where = f"gold_plan[{index}]"
@@ -131,7 +132,8 @@ def _plan(record: _Record) -> list[PlanStep]:
             PlanStep(
                 sub_question=_text(record, f"{where}.sub_question", step["sub_question"]),
                 kb=step["kb"],
-                answer=_text(record, f"{where}.answer", step["answer"]),
+                # a released plan keeps the teacher's sub-answer as it was, empty ones included
+                answer=_text(record, f"{where}.answer", step["answer"], empty_ok=True),
                 evidence=[_text(record, f"{where}.evidence[{i}]", e) for i, e in enumerate(evidence)],
             )
         )
@@ -153,9 +155,9 @@ def _question(record: _Record, dataset: str, rule: DatasetRule) -> Question:
     image_id = _id(record, "image_id", required=rule.image)
     qid = _id(record, rule.id_field, required=rule.demo) if rule.id_field else None
     plan = _plan(record) if rule.demo else None
-    if rule.demo and "entity_split" not in record.data:
+    if rule.entity_split and "entity_split" not in record.data:
         raise record.error("entity_split", "required field is missing")
-    if rule.demo and (split := record.data["entity_split"]) not in ENTITY_SPLITS:
+    if rule.entity_split and (split := record.data["entity_split"]) not in ENTITY_SPLITS:
         raise record.error("entity_split", f"expected one of {list(ENTITY_SPLITS)}, got {split!r}")
     return Question(
         qid=qid or f"{dataset}-{record.line}",
@@ -197,8 +199,20 @@ def question_image(question: Question, image_root: Path | None) -> Path | None:
     return resolve_image(image_root, question.image_id)
 
 
-def load_benchmark(path: Path, dataset: str, image_root: Path | None = None) -> list[Question]:
-    """Load and validate every question of `path` as `dataset`; with `image_root`, check each image exists."""
+MISSING_IMAGE_POLICIES = ("fail", "text-only")
+
+
+def load_benchmark(
+    path: Path, dataset: str, image_root: Path | None = None, missing_images: str = "fail"
+) -> list[Question]:
+    """Load and validate every question of `path` as `dataset`; with `image_root`, check each image exists.
+
+    A question whose image is missing is an error naming its line (`missing_images="fail"`), or, with
+    `"text-only"`, is kept without its image and marked `extra["image_missing"]`, so the evaluation
+    counts such rows instead of dropping them or reporting them as if they had their image.
+    """
+    if missing_images not in MISSING_IMAGE_POLICIES:
+        raise ConfigError(f"missing_images '{missing_images}' is not one of {', '.join(MISSING_IMAGE_POLICIES)}")
     path = Path(path)
     rule = dataset_rule(dataset)
     images = _image_names(Path(image_root)) if image_root is not None else None
@@ -213,19 +227,21 @@ def load_benchmark(path: Path, dataset: str, image_root: Path | None = None) -> 
         seen[question.qid] = line
         image_id = question.image_id
         if images is not None and image_id is not None and not any(f"{image_id}{s}" in images for s in IMAGE_SUFFIXES):
-            raise record.error("image_id", f"image {image_id}.png|.jpg|.jpeg not found in {image_root}")
+            if missing_images == "fail":
+                raise record.error("image_id", f"image {image_id}.png|.jpg|.jpeg not found in {image_root}")
+            question = replace(question, image_id=None, extra={**question.extra, "image_missing": True})
         questions.append(question)
     if not questions:
         raise DataError(path, "no questions in file")
     return questions
 
 
-def load_split(world_dir: Path, split: str, benchmarks: tuple[str, ...] = DEMO_BENCHMARKS) -> list[Question]:
-    """All demo benchmarks' questions of one split of a built world, with their images checked."""
+def load_split(world_dir: Path, split: str, benchmarks: tuple[str, ...] | None = None) -> list[Question]:
+    """One split of a built world's benchmarks (default: every one it holds), with their images checked."""
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}' (use one of {', '.join(SPLITS)})")
     world_dir = Path(world_dir)
     questions = []
-    for name in benchmarks:
+    for name in benchmarks or world_benchmarks(world_dir, split):
         questions += load_benchmark(world_dir / "questions" / name / f"{split}.jsonl", name, world_dir / "images")
     return questions

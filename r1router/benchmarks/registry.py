@@ -27,7 +27,8 @@ class DatasetRule:
     answer_eval: bool = False  # InfoSeek: golds come from `answer_eval`, which may hold numeric ranges
     image: bool = False  # `image_id` is required
     id_field: str | None = None  # the record's own id, if the dataset has one
-    demo: bool = False  # `question_id`, `gold_plan` and `entity_split` are required
+    demo: bool = False  # `question_id` and `gold_plan` are required
+    entity_split: bool = False  # `entity_split` (seen / unseen entities) is required: the generated world's
 
 
 PAPER_DATASETS: dict[str, DatasetRule] = {
@@ -42,7 +43,17 @@ PAPER_DATASETS: dict[str, DatasetRule] = {
 # The demo benchmarks keep their paper dataset's fields and add ids, gold plans and entity splits.
 DATASETS: dict[str, DatasetRule] = {
     **PAPER_DATASETS,
-    **{f"demo_{name}": replace(rule, id_field="question_id", demo=True) for name, rule in PAPER_DATASETS.items()},
+    **{
+        f"demo_{name}": replace(rule, id_field="question_id", demo=True, entity_split=True)
+        for name, rule in PAPER_DATASETS.items()
+    },
+    # The release profile's questions: the released trajectories' origin questions with their golds and gold
+    # plans, grouped by what their gold plans retrieve (r1router/corpus/release.py). Their query images are
+    # not released, so none of them carries one.
+    **{
+        f"release_{group}": DatasetRule(answer_is_list=True, id_field="question_id", demo=True)
+        for group in ("text", "table", "visual")
+    },
 }
 DEMO_BENCHMARKS = tuple(name for name in DATASETS if name.startswith("demo_"))
 
@@ -54,6 +65,22 @@ RELEASE_FILES: dict[str, str] = {
     "dyn_vqa": "DynVQA_en.202412.jsonl",
     "webqa": "webqa_val.jsonl",
 }
+
+
+def world_benchmarks(world_dir: Path, split: str) -> tuple[str, ...]:
+    """The benchmarks a built world holds `split` questions of (`questions/<name>/<split>.jsonl`), in registry order.
+
+    What a stage reads by default. The paper world's train split is the released
+    trajectories' questions and its test split the six validation files, so the two differ.
+    """
+    questions = Path(world_dir) / "questions"
+    present = {p.name for p in questions.iterdir() if p.is_dir()} if questions.is_dir() else set()
+    if unknown := sorted(present - set(DATASETS)):
+        raise ConfigError(f"{questions}: unknown benchmark folder(s) {unknown} (known: {', '.join(DATASETS)})")
+    holding = tuple(n for n in DATASETS if n in present and (questions / n / f"{split}.jsonl").is_file())
+    if not holding:
+        raise ConfigError(f"{questions}: no benchmark has a {split} split; was the world stage run?")
+    return holding
 
 
 def dataset_rule(dataset: str) -> DatasetRule:

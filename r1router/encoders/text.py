@@ -14,7 +14,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from r1router.device import resolve_device
-from r1router.errors import DataError
+from r1router.errors import ConfigError, DataError
 from r1router.models.pull import verify_model_dir
 
 
@@ -58,3 +58,17 @@ class TextEncoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_fused(self, images: Sequence[object | None], texts: Sequence[str | None]) -> np.ndarray:
+        """The image kind's interface for a pool with no images (text-only M-BEIR candidates, the release corpus).
+
+        A text encoder cannot see pixels: a row with an image is refused rather than embedded by its text alone,
+        which would quietly make image search text search.
+        """
+        if any(image is not None for image in images):
+            raise ConfigError(
+                f"{self.source} is a text encoder: it cannot embed images (use an image encoder for this KB)"
+            )
+        if any(text is None for text in texts):
+            raise ValueError("encode_fused: a text encoder needs a text for every row")
+        return self.encode([str(text) for text in texts])

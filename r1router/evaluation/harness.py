@@ -18,10 +18,10 @@ from r1router.router.methods import Method, routes
 
 
 def load_questions(
-    files: dict[str, Path], image_root: Path | None, limit: int | None = None
+    files: dict[str, Path], image_root: Path | None, limit: int | None = None, missing_images: str = "fail"
 ) -> dict[str, list[Question]]:
     """Every benchmark's questions, validated up front; `limit` keeps the first N of each (file order)."""
-    loaded = {name: load_benchmark(path, name, image_root) for name, path in sorted(files.items())}
+    loaded = {name: load_benchmark(path, name, image_root, missing_images) for name, path in sorted(files.items())}
     return {name: questions[:limit] if limit else questions for name, questions in loaded.items()}
 
 
@@ -51,6 +51,8 @@ def evaluate_methods(
             write_jsonl(predictions_dir / benchmark / f"{method_name}.jsonl", (t.to_dict() for t in ran))
             metrics = method_metrics(questions, ran, routes=routes(method_name), max_steps=max_steps)
             metrics["questions_per_second"] = round(len(everything) / wall, 4) if wall > 0 else None
+            # evaluated without the image they ask about (missing, or not released): a reader must see how many
+            metrics["image_missing"] = sum(bool(q.extra.get("image_missing")) for q in questions)
             results.setdefault(benchmark, {})[method_name] = metrics
             if on_result is not None:
                 on_result(benchmark, method_name, metrics)

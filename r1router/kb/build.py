@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from r1router.device import resolve_device
-from r1router.hashing import file_sha256, text_sha256
+from r1router.hashing import text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
 from r1router.kb.embed import embed_in_shards
 from r1router.kb.encoders import encoder_fingerprint, load_encoder
@@ -61,7 +61,7 @@ def build_kb(
     records_sha = text_sha256("\n".join(record_json))
     device = resolve_device(device)
     encoder = encoder or load_encoder(encoder_spec, kind, device, root)
-    base_dir = input_path.parent
+    base_dir = input_path if input_path.is_dir() else input_path.parent  # where records' image paths start
     vectors, embed_stats = embed_in_shards(
         records,
         lambda batch: kind.encode_documents(encoder, batch, base_dir),
@@ -80,7 +80,7 @@ def build_kb(
         "index": asdict(index_config),
         "device": device,
         "faiss_gpu": gpu_available(),
-        "input": {"path": str(input_path), "sha256": file_sha256(input_path)},
+        "input": {"path": str(input_path), "sha256": tree_sha256(input_path)},
         "records_sha256": records_sha,
     }
     # The three files appear together or not at all: a reader never sees an index

@@ -6,8 +6,9 @@ Spec forms:
 - `{"family": "image", "name": "ViT-B-32", "pretrained": "openai"}` (pretrained open_clip)
 
 The KB's kind decides the family (`KBKind.encoder`): a spec may leave
-`family` out, and one that names another family is refused, so a table KB is
-never embedded by CLIP through a params typo.
+`family` out, and one that names another family is refused unless the kind
+allows it (`KBKind.other_encoders`), so a table KB is never embedded by CLIP
+through a params typo.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ ENCODER_FAMILIES: dict[str, EncoderLoader] = {"text": _text_encoder, "image": _i
 def load_encoder(spec: Mapping[str, Any], kind: KBKind, device: str, root: Path = Path(".")) -> Any:
     """Load the encoder `spec` describes for a KB of `kind`, in the family the kind names."""
     family = spec.get("family", kind.encoder)
-    if family != kind.encoder:
+    if family != kind.encoder and family not in kind.other_encoders:
         raise ConfigError(
             f"a {kind.name} KB is embedded by a '{kind.encoder}' encoder, but {dict(spec)!r} names '{family}'"
         )

@@ -1,7 +1,10 @@
 """Retrieval recall@k of the gold evidence for every gold sub-question.
 
 This measures the KBs alone, before any router is involved: if the gold
-sub-question cannot find its evidence, no amount of routing will help.
+sub-question cannot find its evidence, no amount of routing will help. A hit
+counts when its id is evidence, or when its passage is byte for byte a gold
+passage (`content_id`): the released plans name the passages the paper's
+retrievers returned, which a corpus built the paper's way holds under its own ids.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.benchmarks.loaders import question_image
+from r1router.corpus.retrieved import content_id
 from r1router.kb.kinds import get_kind
 from r1router.kb.retriever import Retrievers
 
@@ -45,8 +49,10 @@ def retrieval_recall(
             batch = steps[start : start + batch_size]
             images = get_kind(kb).query_images([image for _, image, _ in batch])
             hits = retrievers.search(kb, [query for query, _, _ in batch], images, k=k)
+            tag = get_kind(kb).tag
             found += sum(
-                bool(evidence & {hit.id for hit in row}) for (_, _, evidence), row in zip(batch, hits, strict=True)
+                bool(evidence & {ident for hit in row for ident in (hit.id, content_id(tag, hit.text))})
+                for (_, _, evidence), row in zip(batch, hits, strict=True)
             )
         recall[kb] = round(found / len(steps), 4)
         counts[kb] = len(steps)

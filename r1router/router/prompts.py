@@ -23,7 +23,7 @@ from r1router.errors import ConfigError
 from r1router.kb.hit import Hit
 from r1router.kb.kinds import get_kind
 
-PROMPT_VERSION = "r1router-prompts-v1"
+PROMPT_VERSION = "r1router-prompts-v2"  # v2: few-shot families for the release benchmarks (v1 texts unchanged)
 
 Message = dict[str, Any]  # {"role": str, "content": [{"type": "text", "text": str} | {"type": "image", "image": ...}]}
 
@@ -317,6 +317,7 @@ _PAPER_FAMILIES = {
 FEW_SHOT_FAMILY: dict[str, str] = {
     **_PAPER_FAMILIES,
     **{f"demo_{name}": family for name, family in _PAPER_FAMILIES.items()},
+    **{f"release_{family}": family for family in ("text", "table", "visual")},  # r1router/corpus/release.py
 }
 
 

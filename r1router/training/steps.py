@@ -20,7 +20,7 @@ been answered yet) instead of inventing reasoning the data does not contain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,10 +196,10 @@ def write_step_rows(path: str | Path, rows: Iterable[StepRow]) -> int:
     return write_jsonl(path, (row.to_dict() for row in rows))
 
 
-def read_released_trajectories(path: str | Path) -> list[list[StepRow]]:
-    """The paper's released Step-GRPO file: `{"images": [...], "steps": [...]}` per line, one trajectory each."""
+def iter_released_trajectories(path: str | Path) -> Iterator[tuple[int, list[StepRow]]]:
+    """(line, rows) per trajectory of the paper's released Step-GRPO file: `{"images": [...], "steps": [...]}`."""
     path = Path(path)
-    trajectories = []
+    found = False
     for line, record in iter_jsonl(path):
         for key in ("images", "steps"):
             if key not in record:
@@ -207,15 +207,18 @@ def read_released_trajectories(path: str | Path) -> list[list[StepRow]]:
         steps = record["steps"]
         if not isinstance(steps, list) or not steps:
             raise DataError(path, f"expected a non-empty list of steps, got {steps!r}", line=line, field="steps")
-        trajectories.append(
-            [
-                step_row_from_dict(step, path, line, field_prefix=f"steps[{i}].", images=record["images"])
-                for i, step in enumerate(steps)
-            ]
-        )
-    if not trajectories:
+        found = True
+        yield line, [
+            step_row_from_dict(step, path, line, field_prefix=f"steps[{i}].", images=record["images"])
+            for i, step in enumerate(steps)
+        ]
+    if not found:
         raise DataError(path, "no trajectories in file")
-    return trajectories
+
+
+def read_released_trajectories(path: str | Path) -> list[list[StepRow]]:
+    """Every trajectory of a released file, each a list of its step rows."""
+    return [rows for _, rows in iter_released_trajectories(path)]
 
 
 def trajectory_step_rows(trajectory: Trajectory, question: Question, image: str | None = None) -> list[StepRow]:

@@ -39,6 +39,25 @@ def test_demo_record(tmp_path):
     assert second.extra["entity_split"] == "unseen"
 
 
+def test_an_empty_gold_plan_is_a_question_answered_without_retrieving(tmp_path):
+    """A released trajectory may stop at its first decision; its plan is then empty, not malformed."""
+    path = write(tmp_path / "dev.jsonl", [demo_record(gold_plan=[])])
+    assert load_benchmark(path, "demo_2wikimultihopqa")[0].gold_plan == []
+
+
+def test_a_question_with_a_missing_image_fails_or_is_kept_text_only_and_marked(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "img-1.png").write_bytes(b"png")
+    rows = [demo_record(answer=["K"], image_id="img-1"), demo_record(question_id="q2", answer=["K"], image_id="img-2")]
+    path = write(tmp_path / "dev.jsonl", rows)
+    with pytest.raises(DataError, match=r"dev\.jsonl, line 2, field 'image_id': image img-2"):
+        load_benchmark(path, "demo_webqa", images)
+    first, second = load_benchmark(path, "demo_webqa", images, missing_images="text-only")
+    assert first.image_id == "img-1" and "image_missing" not in first.extra
+    assert second.image_id is None and second.extra["image_missing"] is True
+
+
 def test_demo_image_record_and_images(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -102,7 +121,6 @@ GOOD = {
         ("demo_tabfact", demo_record(entity_split=None), "entity_split"),
         ("demo_tabfact", demo_record(entity_split="both"), "entity_split"),
         ("demo_tabfact", demo_record(gold_plan=None), "gold_plan"),
-        ("demo_tabfact", demo_record(gold_plan=[]), "gold_plan"),
         ("demo_tabfact", demo_record(gold_plan=["step"]), "gold_plan[0]"),
         ("demo_tabfact", demo_record(gold_plan=[STEP, {**STEP, "kb": "web"}]), "gold_plan[1].kb"),
         ("demo_tabfact", demo_record(gold_plan=[{**STEP, "hop": 1}]), "gold_plan[0]"),
@@ -169,8 +187,15 @@ def test_load_split(tmp_path):
     assert infoseek.golds == ["Korvath"] and infoseek.gold_ranges == [(2.5, 3.5)]
     with pytest.raises(ConfigError, match="unknown split"):
         load_split(world, "val")
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(ConfigError, match="no benchmark has a test split"):
         load_split(world, "test")
+    with pytest.raises(DataError, match="file not found"):  # a benchmark named explicitly must have the split
+        load_split(world, "test", ("demo_webqa",))
+    write(world / "questions" / "release_text" / "train.jsonl", [demo_record(question_id="r1", answer=["K"])])
+    assert [q.dataset for q in load_split(world, "train")] == ["release_text"]  # only the benchmarks with the split
+    (world / "questions" / "mystery").mkdir()
+    with pytest.raises(ConfigError, match=r"unknown benchmark folder\(s\) \['mystery'\]"):
+        load_split(world, "dev")
 
 
 def test_release_dir(monkeypatch, tmp_path):

@@ -21,11 +21,11 @@ def test_help_lists_the_pipeline_verbs():
 def test_bad_kb_file_is_one_clear_error_naming_file_line_field(tmp_path):
     bad = tmp_path / "passages.jsonl"
     bad.write_text(
-        json.dumps({"id": "a", "title": "A", "text": "x"}) + "\n" + json.dumps({"id": "b", "text": "y"}) + "\n"
+        json.dumps({"id": "a", "title": "A", "text": "x"}) + "\n" + json.dumps({"id": "b", "title": "B"}) + "\n"
     )
     proc = r1router("kb", "build", "--kind", "text", "--input", str(bad), "--out", str(tmp_path / "kb"))
     assert proc.returncode == 2
-    assert f"error: {bad}, line 2, field 'title': missing required field" in proc.stderr
+    assert f"error: {bad}, line 2, field 'text': missing required field" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "kb").exists()
 

@@ -38,8 +38,8 @@ def test_rebuild_from_same_input_writes_identical_manifest_and_reuses_shards(tmp
 
 
 def test_bad_input_writes_nothing(tmp_path, text_kb_file, hashing_encoder):
-    text_kb_file.write_text(text_kb_file.read_text() + json.dumps({"id": "x", "text": "no title"}) + "\n")
-    with pytest.raises(DataError, match=r"line 11, field 'title'"):
+    text_kb_file.write_text(text_kb_file.read_text() + json.dumps({"id": "x", "title": "no text"}) + "\n")
+    with pytest.raises(DataError, match=r"line 11, field 'text'"):
         build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
     assert not (tmp_path / "kb").exists()
     assert hashing_encoder.calls == 0

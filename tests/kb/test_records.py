@@ -5,6 +5,7 @@ import json
 import pyarrow as pa
 import pytest
 
+from r1router.corpus.shards import ShardWriter
 from r1router.errors import DataError
 from r1router.io import write_parquet
 from r1router.kb.kinds import get_kind, linearize_table
@@ -56,10 +57,41 @@ def test_table_rows_must_match_header(tmp_path):
 
 
 def test_table_linearisation_follows_the_paper():
-    assert linearize_table(GOOD_TABLE) == (
-        "[Title] Velmora [Section] Cities [Caption] Largest cities [Header] city | population "
-        "[Rows] [Row] Dorvik | 51000 [Row] Amsel | 12000"
+    """The paper's table retriever format (its released `tar` passages); a table without an id is named by its id."""
+    assert linearize_table({**GOOD_TABLE, "table_id": "table_1_2140071_12"}) == (
+        "[Title]Velmora[Section title]Cities[Caption]Largest cities[Table name]table_1_2140071_12"
+        "[Header]city[sep]population[Rows][Row]Dorvik[sep]51000[Row]Amsel[sep]12000"
     )
+    assert "[Table name]t1[Header]" in linearize_table(GOOD_TABLE)
+
+
+def test_text_records_without_a_title_are_their_text(tmp_path):
+    """A corpus window already starts with its article's title: nothing is prefixed."""
+    window = {"id": "w-1-0", "text": "Lure of the Swamp\n\nLure of the Swamp is a film."}
+    rows = [window, {"id": "b", "title": "B", "text": "y"}]
+    records = load_records(write_jsonl(tmp_path / "t.jsonl", rows), get_kind("text"))
+    assert [get_kind("text").passage(r) for r in records] == [rows[0]["text"], "B\ny"]
+
+
+def test_a_corpus_directory_is_a_kb_input_and_its_rows_are_located_by_shard(tmp_path):
+    writer = ShardWriter(tmp_path / "corpus", {"format": "test"}, shard_size=2)
+    writer.add_unit(0, [{"id": "a", "text": "alpha"}, {"id": "b", "text": "beta"}])
+    writer.add_unit(1, [{"id": "a", "text": "again"}])
+    writer.finish()
+    duplicate = r"part-00001\.parquet, line 1, field 'id': duplicate id 'a' \(first on part-00000"
+    with pytest.raises(DataError, match=duplicate):
+        load_records(tmp_path / "corpus", get_kind("text"))
+    unfinished = tmp_path / "unfinished"
+    ShardWriter(unfinished, {"format": "test"}, shard_size=2).add_unit(0, [{"id": "a", "text": "alpha"}] * 2)
+    with pytest.raises(DataError, match="not a finished corpus"):
+        load_records(unfinished, get_kind("text"))
+
+
+def test_image_candidates_may_have_no_image(tmp_path):
+    """M-BEIR's text-only candidates: kept with their caption, no image path."""
+    path = write_jsonl(tmp_path / "i.jsonl", [{"id": "c", "caption": "Marine otter."}])
+    records = load_records(path, get_kind("image"))
+    assert records == [{"id": "c", "caption": "Marine otter."}]
 
 
 def test_image_records_need_existing_image_files(tmp_path):

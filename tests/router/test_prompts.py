@@ -31,7 +31,10 @@ from r1router.router.prompts import (
 )
 
 # A text change must come with a new PROMPT_VERSION: add its fingerprint here, never edit an old one.
-FINGERPRINTS = {"r1router-prompts-v1": "186365c4e550614d74fe2cee147b83ea34d721e087187d5e4ca5d3e07f926d97"}
+FINGERPRINTS = {
+    "r1router-prompts-v1": "186365c4e550614d74fe2cee147b83ea34d721e087187d5e4ca5d3e07f926d97",
+    "r1router-prompts-v2": "6d2e6a7c5f8bd330c95bddd9c6312ac7381690d202415ab710d3266462fdebe1",
+}
 KIND_OF_TAG = {kind.tag: kind.name for kind in KINDS.values()}
 
 

@@ -33,7 +33,9 @@ class KBKind(ABC):
     retriever: str  # the router's name for it, as in the paper's prompts (parsed back ignoring case)
     tag: str  # prefix of its passages in the sub-answer prompt: ter / tar / tir
     encoder: str  # the encoder family that embeds it (`r1router.kb.encoders.ENCODER_FAMILIES`: text, image)
+    other_encoders: tuple[str, ...] = ()  # families a params spec may name instead, on purpose (`family:`)
     fields: dict[str, type]
+    optional_fields: dict[str, type] = {}  # noqa: RUF012  # kept when present and not null, type-checked
     query_uses_image: bool = False  # a query carries the question's image along with its text
 
     def validate(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
@@ -47,6 +49,13 @@ class KBKind(ABC):
                 raise DataError(path, f"expected a string, got {type(value).__name__}", line=line, field=field)
             if expected is str and field == "id" and not value.strip():
                 raise DataError(path, "must not be empty", line=line, field=field)
+            clean[field] = value
+        for field, expected in self.optional_fields.items():
+            value = record.get(field)
+            if value is None:
+                continue
+            if expected is str and not isinstance(value, str):
+                raise DataError(path, f"expected a string, got {type(value).__name__}", line=line, field=field)
             clean[field] = value
         return self.validate_extra(clean, path, line)
 

@@ -22,10 +22,16 @@ class ImageKind(KBKind):
     retriever = "Text Image Retriever"
     tag = "tir"
     encoder = "image"
+    # A pool without images (M-BEIR's text candidates, the release corpus) may name `family: text`; the text
+    # encoder then refuses any image it is given (`TextEncoder.encode_fused`).
+    other_encoders = ("text",)
     query_uses_image = True
-    fields = {"id": str, "image": str, "caption": str}  # noqa: RUF012
+    fields = {"id": str, "caption": str}  # noqa: RUF012
+    optional_fields = {"image": str}  # noqa: RUF012  # M-BEIR's text-only candidates have none
 
     def validate_extra(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+        if "image" not in record:
+            return record
         image = Path(path).parent / record["image"]
         if not image.is_file():
             raise DataError(path, f"image file not found: {image}", line=line, field="image")
@@ -35,7 +41,7 @@ class ImageKind(KBKind):
         return record["caption"]
 
     def encode_documents(self, encoder: Any, records: list[dict[str, Any]], base_dir: Path) -> np.ndarray:
-        images = [base_dir / r["image"] for r in records]
+        images = [base_dir / r["image"] if "image" in r else None for r in records]
         return encoder.encode_fused(images, [r["caption"] for r in records])
 
     def encode_queries(self, encoder: Any, texts: list[str], images: list[QueryImage] | None) -> np.ndarray:

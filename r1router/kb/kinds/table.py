@@ -14,10 +14,15 @@ from r1router.kb.kinds.base import KBKind
 
 
 def linearize_table(record: dict[str, Any]) -> str:
-    rows = " ".join("[Row] " + " | ".join(row) for row in record["rows"])
+    """The paper's table passage, byte for byte as its table retriever returned them (the released `tar` passages).
+
+    `[Table name]` is Open-WikiTable's `original_table_id`; a table without one
+    (the demo world's) is named by its record id.
+    """
+    rows = "".join("[Row]" + "[sep]".join(row) for row in record["rows"])
     return (
-        f"[Title] {record['page_title']} [Section] {record['section_title']} [Caption] {record['caption']} "
-        f"[Header] {' | '.join(record['header'])} [Rows] {rows}"
+        f"[Title]{record['page_title']}[Section title]{record['section_title']}[Caption]{record['caption']}"
+        f"[Table name]{record.get('table_id') or record['id']}[Header]{'[sep]'.join(record['header'])}[Rows]{rows}"
     )
 
 
@@ -27,6 +32,7 @@ class TableKind(KBKind):
     tag = "tar"
     encoder = "text"
     fields = {"id": str, "page_title": str, "section_title": str, "caption": str, "header": list, "rows": list}  # noqa: RUF012
+    optional_fields = {"table_id": str}  # noqa: RUF012  # Open-WikiTable's original_table_id
 
     def validate_extra(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
         header = _string_list(record["header"], path, line, "header")
