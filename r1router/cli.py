@@ -6,14 +6,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from r1router.cli_corpus import corpus_app
 from r1router.cli_pipeline import register as register_pipeline_commands
 from r1router.cli_schedule import schedule_app
-from r1router.errors import R1RouterError
+from r1router.errors import ConfigError, R1RouterError
+
+if TYPE_CHECKING:  # the CLI imports its heavy modules inside the commands that use them
+    from r1router.kb.index import IndexConfig
 
 app = typer.Typer(
     help="R1-Router: step-wise retrieval-augmented reasoning across knowledge bases.", no_args_is_help=True
@@ -70,53 +73,144 @@ def models_pull(
     typer.echo(json.dumps(manifests, indent=2))
 
 
+def _encoder_option(value: str) -> dict[str, Any]:
+    """`--encoder`: a local model directory, or a spec as params.yaml writes one (a YAML mapping)."""
+    import yaml
+
+    if not value.lstrip().startswith("{"):
+        return {"path": value}
+    try:
+        spec = yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise typer.BadParameter(f"not a YAML mapping: {error}", param_hint="--encoder") from None
+    if not isinstance(spec, dict):
+        raise typer.BadParameter("expected a mapping such as '{hub: BAAI/bge-m3}'", param_hint="--encoder")
+    return spec
+
+
+def _index_option(value: str) -> IndexConfig:
+    """`--index`: an index type, or a mapping of `IndexConfig` fields."""
+    import yaml
+
+    from r1router.kb.index import IndexConfig
+
+    try:
+        fields = yaml.safe_load(value) if value.lstrip().startswith("{") else {"type": value}
+        return IndexConfig(**fields)
+    except (yaml.YAMLError, TypeError) as error:
+        raise typer.BadParameter(
+            f"expected flat, hnsw, ivf or a mapping of index settings ({error})", param_hint="--index"
+        ) from None
+
+
+def _kb_profile(kind: str, params: Path | None) -> dict[str, Any]:
+    """The active profile's `kb` section, its own kinds registered; a clear error where there is no params.yaml."""
+    from r1router.config import params_path, stage_params
+    from r1router.kb.kinds import register_profile_kinds
+
+    if params is None and not params_path().is_file():
+        raise ConfigError(f"no {params_path()} here to take the '{kind}' KB's encoder from: name it with --encoder")
+    cfg = stage_params("kb", params)
+    register_profile_kinds(params)
+    return cfg
+
+
 @kb_app.command("build")
 def kb_build(
     kind: Annotated[str, typer.Option(help="text | table | image, or a kind of the profile's `kinds`")],
-    input: Annotated[Path, typer.Option("--input", help="KB records as .jsonl or .parquet")],
-    out: Annotated[Path | None, typer.Option(help="output directory (default: <kb out_dir>/<kind>)")] = None,
+    input: Annotated[Path, typer.Option("--input", help="KB records: .jsonl, .parquet or a corpus directory")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="KB directory: new, empty, or a KB to replace with --force (default: <kb out_dir>/<kind>)"),
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="a local model directory, or a spec such as '{hub: BAAI/bge-m3}' or "
+            "'{family: image, name: ViT-B-32, pretrained: openai}'; with it no params.yaml is read "
+            "(default: the profile's)"
+        ),
+    ] = None,
+    index: Annotated[
+        str | None, typer.Option(help="flat | hnsw | ivf, or e.g. '{type: hnsw, hnsw_m: 32}' (default: the profile's)")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (default: the profile's)")] = None,
+    shard_dir: Annotated[
+        Path | None, typer.Option(help="embedding cache, for resuming and rebuilding (default: OUT.shards)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace the KB already in --out")] = False,
     params: ParamsOption = None,
 ) -> None:
-    """Validate, embed and index your own KB file, with the encoder and index the profile names."""
-    from r1router.config import stage_params
+    """Validate, embed and index your own KB.
+
+    With --encoder and --out everything comes from the command line and no
+    params.yaml is read, so it runs from any folder; otherwise the active
+    profile's settings for --kind fill in what is not given. --out must be new,
+    empty, or (with --force) a KB; nothing else in it is ever replaced.
+    """
+    from contextlib import nullcontext
+
+    from r1router.config import params_path
     from r1router.kb.build import build_kb
     from r1router.kb.index import IndexConfig
-    from r1router.kb.kinds import register_profile_kinds
+    from r1router.locking import pipeline_lock
 
-    cfg = stage_params("kb", params)
-    register_profile_kinds(params)
-    if kind not in cfg:
-        raise typer.BadParameter(f"the profile has no '{kind}' KB settings", param_hint="--kind")
-    out_dir = out or Path(cfg["out_dir"]) / kind
-    manifest, stats = build_kb(
-        kind,
-        input,
-        out_dir,
-        cfg[kind]["encoder"],
-        IndexConfig(**cfg[kind]["index"]),
-        shard_dir=Path(cfg["shard_dir"]) / f"{kind}-{out_dir.name}",
-        device=cfg["device"],
-        shard_size=cfg["shard_size"],
-        batch_size=cfg["batch_size"],
-    )
-    typer.echo(json.dumps({"out": str(out_dir), **manifest, "stats": stats}, indent=2))
+    cfg = _kb_profile(kind, params) if params is not None or encoder is None else None
+    settings = (cfg or {}).get(kind) or {}
+    if encoder is None and "encoder" not in settings:
+        raise ConfigError(f"the profile has no '{kind}' KB settings; name an --encoder")
+    if out is None:
+        if cfg is None:
+            raise ConfigError("--out: where to write the KB (with --encoder no params.yaml is read to default it)")
+        out = Path(cfg["out_dir"]) / kind
+    resolved = out.resolve()
+    cache = shard_dir or resolved.parent / f"{resolved.name}.shards"  # beside the KB: a user's build is self-contained
+    # A build into the pipeline's KB directory holds the pipeline's lock, as a stage would.
+    in_pipeline = cfg is not None and resolved.is_relative_to(Path(cfg["out_dir"]).resolve())
+    with pipeline_lock(params_path(params).resolve().parent) if in_pipeline else nullcontext():
+        manifest, stats = build_kb(
+            kind,
+            input,
+            out,
+            _encoder_option(encoder) if encoder is not None else settings["encoder"],
+            _index_option(index) if index is not None else IndexConfig(**settings.get("index", {})),
+            shard_dir=cache,
+            device=device or (cfg["device"] if cfg else "auto"),
+            shard_size=cfg["shard_size"] if cfg else 2048,
+            batch_size=cfg["batch_size"] if cfg else 64,
+            replace=force,
+        )
+    typer.echo(json.dumps({"out": str(out), "shard_dir": str(cache), **manifest, "stats": stats}, indent=2))
 
 
 @kb_app.command("search")
 def kb_search(
-    kb: Annotated[str, typer.Option(help="text | table | image")],
+    kb: Annotated[str, typer.Option(help="a built KB directory, or a KB name under --kb-root (text | table | image)")],
     query: Annotated[str, typer.Option(help="query text")],
     k: Annotated[int, typer.Option("-k", min=1, help="hits to return")] = 5,
     image: Annotated[Path | None, typer.Option(help="query image (image KB)")] = None,
     kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
+    verify: Annotated[
+        bool, typer.Option("--verify", help="check the sha256 of the KB's files even when they are large")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print hits as JSON")] = False,
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml whose profile's own kinds to register")
+    ] = None,
 ) -> None:
-    """Search one built KB."""
-    from r1router.kb.retriever import KnowledgeBase
+    """Search one built KB; its manifest names everything else, so it runs from any folder."""
+    import os
+
+    from r1router.config import params_path
+    from r1router.kb.kinds import KINDS, register_profile_kinds
+    from r1router.kb.retriever import KnowledgeBase, read_manifest
 
     if image is not None and not image.is_file():
         raise typer.BadParameter(f"image not found: {image}", param_hint="--image")
-    hits = KnowledgeBase(kb_root / kb).search([query], [image] if image else None, k=k)[0]
+    kb_dir = Path(kb) if os.sep in kb or Path(kb).is_dir() else kb_root / kb
+    if params is not None or (read_manifest(kb_dir)["kind"] not in KINDS and params_path().is_file()):
+        register_profile_kinds(params)  # a KB of the profile's own kind
+    hits = KnowledgeBase(kb_dir, verify=True if verify else None).search([query], [image] if image else None, k=k)[0]
     if as_json:
         typer.echo(json.dumps([hit.to_dict() for hit in hits], indent=2, ensure_ascii=False))
         return

@@ -14,7 +14,6 @@ dump grows. Prints a markdown table and the projected time for the full dump.
 from __future__ import annotations
 
 import argparse
-import bz2
 import json
 import random
 import resource
@@ -22,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from html import escape
 from pathlib import Path
+
+from r1router.corpus.multistream import MultistreamWriter, Page
 
 ENWIKI_ARTICLES = 6_900_000
 ENWIKI_REDIRECTS = 11_000_000
@@ -31,11 +31,6 @@ ENWIKI_BZ2_GB = 23.0
 ENWIKI_XML_GB = 100.0  # uncompressed; bz2 packs enwiki's XML about 4.3×
 PAGES_PER_STREAM = 100
 SYLLABLES = ("vel", "mor", "ta", "ris", "dor", "vik", "an", "sel", "bra", "kon", "li", "tur", "mes", "zan", "or", "pe")
-HEADER = (
-    '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="en">\n  <siteinfo>\n'
-    "    <sitename>Wikipedia</sitename>\n    <dbname>enwiki</dbname>\n    <case>first-letter</case>\n"
-    '    <namespaces>\n      <namespace key="0" case="first-letter" />\n    </namespaces>\n  </siteinfo>\n'
-)
 
 
 def _words(rng: random.Random, vocabulary: list[str], count: int) -> list[str]:
@@ -81,42 +76,25 @@ def article_wikitext(rng: random.Random, vocabulary: list[str], title: str) -> s
     return "\n\n".join(sections)
 
 
-def page_xml(page_id: int, title: str, text: str, redirect: str | None) -> str:
-    redirect_tag = f'    <redirect title="{escape(redirect)}" />\n' if redirect else ""
-    return (
-        f"  <page>\n    <title>{escape(title, quote=False)}</title>\n    <ns>0</ns>\n    <id>{page_id}</id>\n"
-        f"{redirect_tag}    <revision>\n      <id>{page_id}</id>\n      <timestamp>2024-05-01T00:00:00Z</timestamp>\n"
-        "      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
-        f'      <text bytes="{len(text.encode())}" xml:space="preserve">{escape(text, quote=False)}</text>\n'
-        "    </revision>\n  </page>\n"
-    )
-
-
 def write_dump(directory: Path, pages: int, seed: int) -> tuple[Path, Path, int]:
     """A multistream dump of `pages` pages (enwiki's article/redirect mix) and its index; and its XML size."""
     rng = random.Random(seed)
     vocabulary = ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))) for _ in range(5000)]
     redirect_share = ENWIKI_REDIRECTS / (ENWIKI_ARTICLES + ENWIKI_REDIRECTS)
     dump, index = directory / f"dump-{pages}.xml.bz2", directory / f"dump-{pages}-index.txt.bz2"
-    xml_bytes = len(HEADER)
     last_article = "Main"
-    with open(dump, "wb") as out, bz2.open(index, "wt", encoding="utf-8") as lines:
-        out.write(bz2.compress(HEADER.encode()))
+    with MultistreamWriter(dump, index) as writer:
         for first in range(1, pages + 1, PAGES_PER_STREAM):
             stream = []
             for page_id in range(first, min(first + PAGES_PER_STREAM, pages + 1)):
                 title = " ".join(_words(rng, vocabulary, rng.randint(1, 4))).title() + f" {page_id}"
                 if rng.random() < redirect_share:
-                    stream.append(page_xml(page_id, title, f"#REDIRECT [[{last_article}]]", last_article))
+                    stream.append(Page(page_id, title, 0, last_article, f"#REDIRECT [[{last_article}]]"))
                 else:
-                    stream.append(page_xml(page_id, title, article_wikitext(rng, vocabulary, title), None))
+                    stream.append(Page(page_id, title, 0, None, article_wikitext(rng, vocabulary, title)))
                     last_article = title
-                lines.write(f"{out.tell()}:{page_id}:{title}\n")
-            data = "".join(stream).encode()
-            xml_bytes += len(data)
-            out.write(bz2.compress(data))
-        out.write(bz2.compress(b"</mediawiki>\n"))
-    return dump, index, xml_bytes
+            writer.stream(stream)
+    return dump, index, writer.xml_bytes
 
 
 def peak_rss_mib() -> float:

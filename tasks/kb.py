@@ -39,7 +39,10 @@ def build_kb_task(
     data: str,
     code: str,
 ) -> dict:
-    """`data` (input and encoder content hash) and `code` key the cache; they are not used otherwise."""
+    """`data` (input and encoder content hash) and `code` key the cache; they are not used otherwise.
+
+    The stage owns `out_dir` (a DVC output): it replaces the KB there.
+    """
     manifest, stats = build_kb(
         kind,
         Path(input_path),
@@ -50,6 +53,7 @@ def build_kb_task(
         device=settings["device"],
         shard_size=settings["shard_size"],
         batch_size=settings["batch_size"],
+        replace=True,
     )
     write_stamp(out_dir)
     return {"manifest": manifest, "stats": stats}

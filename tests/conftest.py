@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -161,3 +167,76 @@ def tiny_vl_dir(tmp_path_factory) -> Path:
         chat_template=TINY_VL_CHAT_TEMPLATE,
     ).save_pretrained(directory)
     return directory
+
+
+# A loopback HTTP server for corpus sources (refresh tests, the paper-format pipeline test).
+
+
+@dataclass
+class Served:
+    body: bytes
+    etag: bool = True  # send an ETag (else Last-Modified + Content-Length)
+    modified: float = 1_700_000_000.0
+    fail_get: bool = False  # answer GET with 500 (HEAD still works)
+    truncate: bool = False  # promise the full Content-Length, send half, close
+
+
+@dataclass
+class CorpusServer:
+    """Files served from memory; `requests` counts (method, path)."""
+
+    url: str
+    files: dict[str, Served] = field(default_factory=dict)
+    requests: Counter = field(default_factory=Counter)
+
+    def put(self, path: str, body: bytes, **options) -> str:
+        """Serve `body` at `path` (options: see `Served`); return its URL."""
+        self.files[path] = Served(body, **options)
+        return self.url + path
+
+
+def _handler(server: CorpusServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _headers(self, served: Served) -> None:
+            self.send_header("Content-Length", str(len(served.body)))
+            if served.etag:
+                self.send_header("ETag", '"' + hashlib.sha256(served.body).hexdigest()[:16] + '"')
+            else:
+                self.send_header("Last-Modified", formatdate(served.modified, usegmt=True))
+
+        def _serve(self, with_body: bool) -> None:
+            server.requests[(self.command, self.path)] += 1
+            served = server.files.get(self.path)
+            if served is None or (with_body and served.fail_get):
+                self.send_error(404 if served is None else 500)
+                return
+            self.send_response(200)
+            self._headers(served)
+            self.end_headers()
+            if with_body:
+                self.wfile.write(served.body[: len(served.body) // 2] if served.truncate else served.body)
+                if served.truncate:
+                    self.close_connection = True
+
+        def do_HEAD(self) -> None:
+            self._serve(with_body=False)
+
+        def do_GET(self) -> None:
+            self._serve(with_body=True)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def corpus_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), None)
+    server = CorpusServer(url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    httpd.RequestHandlerClass = _handler(server)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    httpd.shutdown()
+    httpd.server_close()

@@ -42,6 +42,7 @@ from PIL import Image
 
 from r1router.errors import ConfigError, DataError
 from r1router.io import atomic_path, iter_jsonl, write_bytes, write_json
+from r1router.io.images import verify_image
 from r1router.progress import Progress
 
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {  # benchmark → the keys its `source` may have
@@ -51,7 +52,6 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {  # benchmark → the keys its `sourc
 }
 ON_MISSING = ("record", "fail")
 JPEG_QUALITY = 95
-_DRAFT_SIZE = 64  # decode JPEGs at reduced scale: the whole stream is still read, at a fraction of the cost
 _DYN_VQA_QID = re.compile(r"en(\d+)")
 
 
@@ -64,31 +64,6 @@ class Unavailable:
 
 
 ImageContent = Path | bytes | Unavailable
-
-
-def verify_image(image: Path | bytes, where: str | Path, *, line: int | None = None, field: str | None = None) -> str:
-    """Check that `image` (a file or its bytes) decodes whole; return its format ("JPEG", "PNG", …).
-
-    `Image.verify()` checks a file's structure but not a JPEG's compressed
-    data, so the image is also decoded. Pillow's decompression-bomb limit
-    stands: an image over it is an error, not something to decode anyway.
-    """
-
-    def opened() -> Image.Image:
-        return Image.open(io.BytesIO(image) if isinstance(image, bytes) else image)
-
-    try:
-        with opened() as handle:
-            handle.verify()
-        with opened() as handle:
-            handle.draft("RGB", (_DRAFT_SIZE, _DRAFT_SIZE))
-            handle.load()
-            return str(handle.format)
-    except Image.DecompressionBombError as exc:
-        message = f"refused as a decompression bomb ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS if the image is trusted"
-        raise DataError(where, message, line=line, field=field) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(where, f"not a decodable image ({exc})", line=line, field=field) from None
 
 
 def _as_jpeg(data: bytes, where: str) -> bytes:

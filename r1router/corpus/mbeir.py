@@ -14,9 +14,12 @@ pool line, as UniIR writes and reads it (`src/data/preprocessing/*_data_preproce
 What the policy reads of a hit is its `txt` (R1-Router shows `text['txt']`),
 so a record's `text` and `caption` are the `txt`. Image-only candidates have
 nothing to show and are dropped, counted as `dropped.no_text`. With
-`images_root` (the M-BEIR root) each image must exist and decode, and its
-record names it relative to the corpus directory, where `ImageKind` looks;
-without it candidates keep their text only, counted as `images_absent`.
+`images_root` (the M-BEIR root) each image must exist inside it and decode;
+its record names it relative to that root, and the corpus manifest records
+the root as `image_root` (absolute, resolved), where a KB build resolves the
+images. The images stay where they are, and the corpus directory can be moved
+or linked elsewhere (the pipeline links a finished build into its output).
+Without `images_root` candidates keep their text only, counted as `images_absent`.
 
 Bad lines stop the build with a DataError naming file, line and field, or
 with `bad_lines="skip"` are counted as `dropped.<reason>` and left out. A
@@ -33,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from r1router.benchmarks.images import verify_image
 from r1router.corpus.shards import ShardWriter
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import file_sha256
+from r1router.io.images import verify_image
 from r1router.progress import Progress
 
 MODALITIES = ("text", "image", "image,text")
@@ -56,11 +59,14 @@ def _image_path(
     raw: dict[str, Any],
     modality: str,
     images_root: Path | None,
-    out_dir: Path | None,
     where: str | Path,
     line: int | None,
 ) -> str | None:
-    """The candidate's image relative to `out_dir`, verified; None for a text candidate or without `images_root`."""
+    """The candidate's image relative to `images_root`, verified; None for a text candidate or without a root.
+
+    A file that resolves outside the root (a symlink leaving it) is refused
+    here, as the KB build would refuse it: a corpus holds only images its KB can embed.
+    """
     img_path = raw.get("img_path")
     if "image" not in modality:
         if img_path is not None:
@@ -73,34 +79,32 @@ def _image_path(
     if images_root is None:
         return None
     image = images_root / relative
+    if not image.resolve().is_relative_to(images_root.resolve()):
+        message = f"{image} resolves to {image.resolve()}, outside the M-BEIR root (a symlink leaving it)"
+        raise BadLine("bad_img_path", where, message, line=line, field="img_path")
     if not image.is_file():
         raise BadLine("bad_image", where, f"image file not found: {image}", line=line, field="img_path")
     try:
         verify_image(image, where, line=line, field="img_path")
     except DataError as exc:
         raise BadLine("bad_image", where, f"{image}: {exc.message}", line=line, field="img_path") from None
-    # Physical paths on both sides: `..` in the written path is resolved by the filesystem from the corpus
-    # directory's real location, so a symlinked data directory must not be walked logically.
-    real_image = os.path.join(os.path.realpath(image.parent), image.name)
-    return os.path.relpath(real_image, os.path.realpath(out_dir or "."))
+    return relative.as_posix()
 
 
 def mbeir_record(
     raw: Any,
     *,
     images_root: str | Path | None = None,
-    out_dir: str | Path | None = None,
     where: str | Path = "<M-BEIR candidate>",
     line: int | None = None,
 ) -> dict[str, Any] | None:
     """One pool candidate as an image record (`id`, `text`, `caption`, `modality`, `image`); None if image-only.
 
     With `images_root` (the M-BEIR root) the image is verified and `image` is
-    its path relative to `out_dir`, the corpus directory the record is written
-    to (the working directory if not given). `image` is always present (None
-    without one): the shard writer takes its columns from a shard's first
-    record, so a key missing there would be lost for the whole shard. Raises
-    BadLine for a candidate that is not valid.
+    its path relative to that root. `image` is always present (None without
+    one): the shard writer takes its columns from a shard's first record, so a
+    key missing there would be lost for the whole shard. Raises BadLine for a
+    candidate that is not valid.
     """
     if not isinstance(raw, dict):
         raise BadLine("not_json", where, f"expected a JSON object, got {type(raw).__name__}", line=line)
@@ -121,8 +125,7 @@ def mbeir_record(
             return None
         raise BadLine("bad_txt", where, f"empty text for a '{modality}' candidate", line=line, field="txt")
     root = Path(images_root) if images_root is not None else None
-    target = Path(out_dir) if out_dir is not None else None
-    image = _image_path(raw, modality, root, target, where, line)
+    image = _image_path(raw, modality, root, where, line)
     return {"id": did, "text": txt, "caption": txt, "modality": modality, "image": image}
 
 
@@ -131,7 +134,6 @@ class _Pool:
     """One build's state: where the pool is, what to do with bad lines, and every `did` seen so far."""
 
     path: Path
-    out_dir: Path
     images_root: Path | None
     bad_lines: str
     counts: Counter[str]
@@ -158,7 +160,7 @@ class _Pool:
             if first != line_no:
                 message = f"duplicate did {raw['did']!r} (first on line {first})"
                 raise BadLine("duplicate_did", self.path, message, line=line_no, field="did")
-        return mbeir_record(raw, images_root=self.images_root, out_dir=self.out_dir, where=self.path, line=line_no)
+        return mbeir_record(raw, images_root=self.images_root, where=self.path, line=line_no)
 
     def block(self, lines: list[tuple[int, str]]) -> list[dict[str, Any]]:
         """The records of one unit, counting what each line became."""
@@ -205,7 +207,8 @@ def build_mbeir_corpus(
 ) -> dict[str, Any]:
     """Write an M-BEIR candidate pool as image records into `out_dir` (resuming a run there); return the manifest.
 
-    `images_root` is the M-BEIR root that the pool's `img_path`s are relative to.
+    `images_root` is the M-BEIR root that the pool's `img_path`s are relative
+    to; the manifest records it, resolved, as `image_root` (None without one).
     """
     if bad_lines not in BAD_LINE_POLICIES:
         raise ConfigError(f"bad_lines must be one of {', '.join(BAD_LINE_POLICIES)}, got {bad_lines!r}")
@@ -221,7 +224,7 @@ def build_mbeir_corpus(
         "lines_per_unit": LINES_PER_UNIT,
     }
     writer = ShardWriter(out_dir, settings, shard_size)
-    state = _Pool(pool, out_dir, root, bad_lines, writer.counts)
+    state = _Pool(pool, root, bad_lines, writer.counts)
     with Progress(None, "m-beir pool", unit="line") as progress, open(pool, encoding="utf-8") as handle:
         for unit, lines in _blocks(handle):
             if writer.skip(unit):
@@ -229,4 +232,5 @@ def build_mbeir_corpus(
             else:
                 writer.add_unit(unit, state.block(lines))
             progress.update(len(lines))
-    return writer.finish({"source": str(pool)})
+    image_root = str(root.resolve()) if root is not None else None
+    return writer.finish({"source": str(pool), "image_root": image_root})

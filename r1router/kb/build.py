@@ -4,16 +4,28 @@ Layout of a built KB directory::
 
     records.parquet   id, passage, record (JSON of the validated input row)
     index.faiss       the faiss index, row i = record i
-    manifest.json     what was built from what: counts, encoder, index, device, input hashes
+    manifest.json     what was built from what: counts, encoder (absolute path and sha256), index, device,
+                      input hashes, and the size and sha256 of records.parquet and index.faiss
 
-Embedding shards live in a separate `shard_dir` that survives a failed or
-interrupted build (DVC deletes a stage's outputs before re-running it), so
-the next build resumes instead of re-embedding.
+The manifest makes a KB self-contained: it searches the same way from any
+working directory, and a damaged or replaced file is refused when it is opened
+(`r1router.kb.retriever.KnowledgeBase`) instead of answering with absurd scores.
+
+The output directory is the user's: a build writes into a new or empty
+directory, replaces a KB there only when told to (`replace`, the CLI's
+`--force`; the pipeline replaces its own), and refuses anything else: a
+directory holding other files, the input itself, or a directory holding the input.
+
+Embedding shards live in a separate cache directory (`shard_dir`, see
+`r1router.kb.embed`) that survives a failed or interrupted build (DVC deletes a
+stage's outputs before re-running it), so the next build resumes instead of
+re-embedding.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,15 +34,61 @@ from typing import Any
 import pyarrow as pa
 
 from r1router.device import resolve_device
-from r1router.hashing import text_sha256, tree_sha256
+from r1router.errors import ConfigError, DataError
+from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
 from r1router.kb.embed import embed_in_shards
-from r1router.kb.encoders import encoder_fingerprint, load_encoder
+from r1router.kb.encoders import load_encoder, manifest_spec
 from r1router.kb.index import IndexConfig, build_index, gpu_available, save_index
 from r1router.kb.kinds import get_kind
-from r1router.kb.records import load_records
+from r1router.kb.records import load_records, records_base_dir
 
 MANIFEST = "manifest.json"
+RECORDS = "records.parquet"
+INDEX = "index.faiss"
+CHECKED_FILES = (INDEX, RECORDS)  # sized and hashed in the manifest
+# What a KB directory may hold: its files, and the stamp the pipeline writes into its outputs (tasks.caching.STAMP).
+KB_DIR_FILES = frozenset({MANIFEST, RECORDS, INDEX, ".r1router-stamp"})
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """A manifest's record of one KB file: its size (checked at every open) and sha256."""
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def is_kb_dir(path: Path) -> bool:
+    """A directory holding this project's KB manifest: JSON with a `kind`."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "kind" in manifest
+
+
+def check_destination(out_dir: Path, input_path: Path, shard_dir: Path, replace: bool) -> None:
+    """Refuse an output directory a build must not write: see the module docstring."""
+    out, source = Path(out_dir).resolve(), Path(input_path).resolve()
+    if source == out or source.is_relative_to(out):
+        raise DataError(out_dir, f"holds the KB's input {input_path}: the build would replace it; choose another --out")
+    if source.is_dir() and out.is_relative_to(source):
+        raise DataError(out_dir, f"is inside the input directory {input_path}; choose another --out")
+    if Path(shard_dir).resolve().is_relative_to(out):
+        raise ConfigError(f"the embedding cache {shard_dir} is inside the KB directory {out_dir}; put it elsewhere")
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise DataError(out_dir, "exists and is not a directory; choose another --out")
+    names = sorted(os.listdir(out_dir))
+    if not names:
+        return
+    if not is_kb_dir(out_dir):
+        held = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise DataError(out_dir, f"is not empty and not a KB (holds {held}); choose another --out")
+    if foreign := [name for name in names if name not in KB_DIR_FILES]:
+        listed = ", ".join(foreign[:5])
+        raise DataError(out_dir, f"holds files that are not part of a KB ({listed}); move them or choose another --out")
+    if not replace:
+        raise DataError(out_dir, "already holds a KB; replace it with --force, or choose another --out")
 
 
 def build_kb(
@@ -46,37 +104,46 @@ def build_kb(
     batch_size: int = 64,
     root: Path = Path("."),
     encoder: Any = None,
+    replace: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate → embed → index; return (manifest, run stats). Pass `encoder` to reuse a loaded one.
 
-    The manifest holds only what the inputs determine, so a rebuild from the same
-    inputs writes the same file; timings and shard reuse go in the stats.
+    `shard_dir` is the embedding cache (entries keyed by content, see
+    `r1router.kb.embed`); `replace` allows replacing a KB already in `out_dir`.
+    Relative encoder paths start at `root`. Everything that can be refused
+    (destination, encoder spec, every record and image) is checked before a
+    model loads. The manifest holds only what the inputs determine, so a
+    rebuild from the same inputs writes the same file; timings and shard reuse go in the stats.
     """
     kind = get_kind(kind_name)
-    input_path, out_dir = Path(input_path), Path(out_dir)
+    input_path, out_dir, shard_dir = Path(input_path), Path(out_dir), Path(shard_dir)
     started = time.monotonic()
+    check_destination(out_dir, input_path, shard_dir, replace)
+    spec = manifest_spec(encoder_spec, kind, out_dir, root)
     records = load_records(input_path, kind)
+    base_dir = records_base_dir(input_path)  # where records' image paths start, as validation resolved them
     passages = [kind.passage(r) for r in records]
     record_json = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
     records_sha = text_sha256("\n".join(record_json))
     device = resolve_device(device)
-    encoder = encoder or load_encoder(encoder_spec, kind, device, root)
-    base_dir = input_path if input_path.is_dir() else input_path.parent  # where records' image paths start
+    encoder = encoder or load_encoder(encoder_spec, kind, device, root)  # as given: `spec` was hashed just now
+    spec_json = json.dumps(spec, sort_keys=True)
     vectors, embed_stats = embed_in_shards(
         records,
         lambda batch: kind.encode_documents(encoder, batch, base_dir),
-        Path(shard_dir),
-        fingerprint=text_sha256(f"{kind.name}:{records_sha}:{encoder_fingerprint(encoder_spec, root)}"),
+        shard_dir,
+        fingerprint=text_sha256(f"{kind.name}:{records_sha}:{base_dir.resolve()}:{spec_json}:{device}"),
         shard_size=shard_size,
         batch_size=batch_size,
         desc=f"embed {kind.name} KB",
+        owner=str(out_dir.resolve()),
     )
     index = build_index(vectors, index_config)
     manifest = {
         "kind": kind.name,
         "count": len(records),
         "dim": int(vectors.shape[1]),
-        "encoder": encoder_spec,
+        "encoder": spec,
         "index": asdict(index_config),
         "device": device,
         "faiss_gpu": gpu_available(),
@@ -87,10 +154,12 @@ def build_kb(
     # without its records, or a manifest describing a KB that was not finished.
     with atomic_dir(out_dir) as tmp:
         write_parquet(
-            tmp / "records.parquet",
+            tmp / RECORDS,
             pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
         )
-        save_index(index, tmp / "index.faiss")
+        save_index(index, tmp / INDEX)
+        manifest["files"] = {name: file_entry(tmp / name) for name in CHECKED_FILES}
         write_json(tmp / MANIFEST, manifest)
+        check_destination(out_dir, input_path, shard_dir, replace)  # again: another build may have finished first
     stats = {**embed_stats, "seconds": round(time.monotonic() - started, 2)}
     return manifest, stats

@@ -1,37 +1,91 @@
-"""Sharded, resumable embedding of a KB.
+"""Sharded, resumable embedding of a KB, in a cache keyed by what determines the vectors.
 
 Embeddings are streamed to fixed-size `.npy` shards, each written atomically.
 A rerun after an interruption loads the finished shards and computes only the
-rest; a change of records or encoder (the fingerprint) invalidates them all.
+rest. The shards live in an entry of the cache directory named after the
+fingerprint (records, encoder, settings) and the shard size, never after where
+the KB is written: two builds whose content differs can share a cache directory
+and never read each other's vectors. A build holds the cache directory's lock
+(`filelock`, released by the kernel if the holder dies) while it reads and
+writes there, so a second build of the same content waits and then reuses the
+first one's shards instead of writing the same files at the same time.
+
+Each entry names the build that last used it (`owner`, the KB's directory).
+After a build succeeds, the other entries it owned are deleted: a corpus that
+changes every month does not leave a copy of its embeddings per month, while
+entries of other KBs sharing the cache stay.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
+from r1router.hashing import text_sha256
 from r1router.io import atomic_path, write_json
 from r1router.progress import Progress
 
 EncodeBatch = Callable[[list[dict[str, Any]]], np.ndarray]
+LOCK_FILE = ".lock"
+META_FILE = "meta.json"
+
+log = logging.getLogger(__name__)
 
 
-def _shard_path(shard_dir: Path, index: int) -> Path:
-    return shard_dir / f"emb-{index:05d}.npy"
+def entry_dir(cache_dir: Path, fingerprint: str, shard_size: int) -> Path:
+    """The cache entry holding the shards of `fingerprint` cut every `shard_size` records."""
+    return Path(cache_dir) / text_sha256(f"{fingerprint}:{shard_size}")[:32]
 
 
-def _prepare(shard_dir: Path, fingerprint: str, shard_size: int) -> None:
-    meta_path = shard_dir / "meta.json"
+@contextmanager
+def cache_lock(cache_dir: Path) -> Iterator[None]:
+    """Hold the cache directory's lock for the block, saying so when another build holds it first."""
+    lock = FileLock(Path(cache_dir) / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for %s: another build is embedding into this cache", lock.lock_file)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _shard_path(entry: Path, index: int) -> Path:
+    return entry / f"emb-{index:05d}.npy"
+
+
+def _read_meta(entry: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _prepare(entry: Path, fingerprint: str, shard_size: int, owner: str | None) -> None:
+    """Make `entry` hold only shards of this fingerprint, and name `owner` as its last user."""
     meta = {"fingerprint": fingerprint, "shard_size": shard_size}
-    if meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
-        return
-    shutil.rmtree(shard_dir, ignore_errors=True)
-    write_json(meta_path, meta)
+    found = _read_meta(entry)
+    if found is None or {key: found.get(key) for key in meta} != meta:
+        shutil.rmtree(entry, ignore_errors=True)  # unreadable or foreign: recompute rather than trust it
+    write_json(entry / META_FILE, {**meta, "owner": owner})
+
+
+def _prune(cache_dir: Path, keep: Path, owner: str) -> None:
+    """Delete the entries `owner` used last, except `keep`: embeddings of inputs it no longer has."""
+    for entry in Path(cache_dir).iterdir():
+        if entry != keep and entry.is_dir() and (_read_meta(entry) or {}).get("owner") == owner:
+            shutil.rmtree(entry)
 
 
 def _load_finished(path: Path, rows: int) -> np.ndarray | None:
@@ -47,21 +101,29 @@ def _load_finished(path: Path, rows: int) -> np.ndarray | None:
 def embed_in_shards(
     records: Sequence[dict[str, Any]],
     encode_batch: EncodeBatch,
-    shard_dir: Path,
+    cache_dir: Path,
     fingerprint: str,
     shard_size: int = 2048,
     batch_size: int = 64,
     desc: str = "embed",
+    owner: str | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Return all embeddings (float32, row i = record i) and counts of reused/computed shards."""
-    shard_dir = Path(shard_dir)
-    _prepare(shard_dir, fingerprint, shard_size)
+    """Return all embeddings (float32, row i = record i) and counts of reused/computed shards.
+
+    `fingerprint` must change whenever the vectors would (records, encoder,
+    device); `owner` (the KB directory) lets a successful run delete the
+    entries it used before. Without an owner nothing is pruned.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    entry = entry_dir(cache_dir, fingerprint, shard_size)
     shards: list[np.ndarray] = []
     stats = {"shards_reused": 0, "shards_computed": 0}
-    with Progress(len(records), desc, unit="rec") as progress:
+    with cache_lock(cache_dir), Progress(len(records), desc, unit="rec") as progress:
+        _prepare(entry, fingerprint, shard_size, owner)
         for shard_index, start in enumerate(range(0, len(records), shard_size)):
             chunk = records[start : start + shard_size]
-            path = _shard_path(shard_dir, shard_index)
+            path = _shard_path(entry, shard_index)
             shard = _load_finished(path, len(chunk))
             if shard is None:
                 parts = []
@@ -77,4 +139,6 @@ def embed_in_shards(
                 progress.update(len(chunk))
                 stats["shards_reused"] += 1
             shards.append(shard)
+        if owner is not None:
+            _prune(cache_dir, entry, owner)
     return np.concatenate(shards), stats

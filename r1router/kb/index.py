@@ -37,6 +37,9 @@ class VectorIndex(Protocol):
         ...
 
 
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     type: str = "flat"  # flat | hnsw | ivf
@@ -45,6 +48,11 @@ class IndexConfig:
     hnsw_ef_search: int = 64
     ivf_nlist: int = 0  # 0: about 4*sqrt(n)
     ivf_nprobe: int = 16
+
+    def __post_init__(self) -> None:
+        # Checked here, not when the index is built: a typo must not cost an embedding run first.
+        if self.type not in INDEX_TYPES:
+            raise ConfigError(f"unknown index type '{self.type}' (use {', '.join(INDEX_TYPES)})")
 
 
 def gpu_available() -> bool:
@@ -60,13 +68,11 @@ def build_index(vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
         index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.hnsw_ef_construction
         index.hnsw.efSearch = config.hnsw_ef_search
-    elif config.type == "ivf":
+    else:  # ivf (IndexConfig allows no other type)
         nlist = config.ivf_nlist or max(1, min(len(vectors) // 39, int(4 * np.sqrt(len(vectors)))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         index.nprobe = config.ivf_nprobe
-    else:
-        raise ConfigError(f"unknown index type '{config.type}' (use flat, hnsw or ivf)")
     index.add(vectors)
     return index
 

@@ -4,6 +4,11 @@ A KB's input is one `.jsonl` / `.parquet` file, or a finished corpus directory
 of Parquet shards (`r1router corpus …`, `r1router.corpus.shards`). Everything
 is validated before anything is written, so a bad row stops the build with
 its file (the shard), line (row) and field, and no half-built KB is left behind.
+
+Files a record names (an image record's `image`) are relative to the input's
+base directory (`records_base_dir`): a KB file's own directory, or for a
+corpus directory the `image_root` its manifest records (`r1router corpus
+mbeir --images ROOT` keeps its images where they are, outside the corpus).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from r1router.corpus.shards import iter_corpus
+from r1router.corpus.shards import MANIFEST, iter_corpus, read_manifest
 from r1router.errors import DataError
 from r1router.io import iter_jsonl, read_parquet
 from r1router.kb.kinds import KBKind
@@ -37,13 +42,28 @@ def _file_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(path, f"unsupported KB file type '{suffix}' (use .jsonl or .parquet)")
 
 
+def records_base_dir(path: str | Path) -> Path:
+    """Where the relative file paths of `path`'s records start: its `image_root` for a corpus, else its directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return path.parent
+    image_root = read_manifest(path).get("image_root")
+    if image_root is None:
+        return path
+    base = path / str(image_root)  # written absolute; a relative one is taken from the corpus directory
+    if not isinstance(image_root, str) or not base.is_dir():
+        raise DataError(path / MANIFEST, f"image root {base} is not a directory", field="image_root")
+    return base
+
+
 def load_records(path: str | Path, kind: KBKind) -> list[dict[str, Any]]:
     """Validate every record of `path` (a file or a corpus directory) against `kind`; ids must be unique."""
     path = Path(path)
+    base_dir = records_base_dir(path)
     records: list[dict[str, Any]] = []
     first_line: dict[str, str] = {}
     for where, line, raw in _raw_records(path):
-        record = kind.validate(raw, where, line)
+        record = kind.validate(raw, where, line, base_dir)
         if record["id"] in first_line:
             first = first_line[record["id"]]
             raise DataError(where, f"duplicate id '{record['id']}' (first on {first})", line=line, field="id")

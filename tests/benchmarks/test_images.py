@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from r1router.benchmarks.images import assemble_images, verify_image
+from r1router.benchmarks.images import assemble_images
 from r1router.errors import ConfigError, DataError
+from r1router.io.images import verify_image
 
 
 def image_bytes(fmt: str = "JPEG", colour: tuple[int, int, int] = (200, 30, 30), size: int = 24) -> bytes:

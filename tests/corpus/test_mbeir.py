@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from r1router.corpus.mbeir import BadLine, build_mbeir_corpus, mbeir_record
 from r1router.corpus.shards import iter_corpus, read_manifest
 from r1router.errors import DataError
 from r1router.kb.kinds import KINDS
+from r1router.kb.records import load_records, records_base_dir
 
 
 def _jpeg(path: Path, colour: tuple[int, int, int] = (90, 140, 200)) -> None:
@@ -67,17 +69,36 @@ def test_pool_with_images_becomes_image_records_that_the_kb_accepts(tmp_path, mb
         "text",
         None,
     )
-    assert image["image"] == "../../M-BEIR/mbeir_images/webqa_images/1.jpg"
-    assert (out / image["image"]).is_file()
+    assert image["image"] == "mbeir_images/webqa_images/1.jpg"  # relative to the M-BEIR root, where it stays
+    assert manifest["image_root"] == str(mbeir_root.resolve())
     assert manifest["counts"] == {"in": 4, "kept": 3, "dropped.no_text": 1}
-    for path, row, record in records:  # the image kind resolves `image` from the shard's directory
-        KINDS["image"].validate(record, path, row)
+    for path, row, record in records:
+        KINDS["image"].validate(record, path, row, mbeir_root)
+    moved = tmp_path / "elsewhere" / "deeper"
+    shutil.copytree(out, moved)  # the pipeline links a finished build into its output: paths must not depend on it
+    assert records_base_dir(moved) == mbeir_root.resolve()
+    assert [r.get("image") for r in load_records(moved, KINDS["image"])] == [
+        None,
+        "mbeir_images/webqa_images/1.jpg",
+        "mbeir_images/webqa_images/3.jpg",
+    ]
+
+
+def test_an_image_symlinked_out_of_the_root_is_refused(tmp_path, mbeir_root):
+    outside = tmp_path / "outside.jpg"
+    _jpeg(outside)
+    (mbeir_root / "mbeir_images" / "webqa_images" / "7.jpg").symlink_to(outside)
+    pool = _pool(tmp_path / "pool.jsonl", [_webqa_image(7)])
+    with pytest.raises(BadLine, match="outside the M-BEIR root") as caught:
+        build_mbeir_corpus(pool, tmp_path / "out", images_root=mbeir_root)
+    assert (caught.value.reason, caught.value.line, caught.value.field) == ("bad_img_path", 1, "img_path")
 
 
 def test_without_images_root_candidates_keep_their_text(tmp_path):
     pool = _pool(tmp_path / "pool.jsonl", [_webqa_image(1), _webqa_text(2)])
     manifest = build_mbeir_corpus(pool, tmp_path / "out")
     assert [r["image"] for _, _, r in iter_corpus(tmp_path / "out")] == [None, None]
+    assert manifest["image_root"] is None and records_base_dir(tmp_path / "out") == tmp_path / "out"
     assert manifest["counts"] == {"in": 2, "kept": 2, "images_absent": 1}
 
 

@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import bz2
 import logging
-from html import escape
 from pathlib import Path
 
 import pytest
 
 from r1router.corpus import wiki
+from r1router.corpus.multistream import MultistreamWriter, Page, page_xml, write_multistream
 from r1router.corpus.shards import MANIFEST, PROGRESS, iter_corpus
 from r1router.corpus.wiki import build_wiki_corpus, stream_offsets
 from r1router.corpus.wikitext import clean_wikitext
 from r1router.corpus.windows import window_passages
 from r1router.errors import ConfigError, DataError
-
-HEADER = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="en">
-  <siteinfo>
-    <sitename>Wikipedia</sitename>
-    <dbname>enwiki</dbname>
-    <base>https://en.wikipedia.org/wiki/Main_Page</base>
-    <generator>MediaWiki 1.44.0-wmf.1</generator>
-    <case>first-letter</case>
-    <namespaces>
-      <namespace key="0" case="first-letter" />
-      <namespace key="1" case="first-letter">Talk</namespace>
-      <namespace key="10" case="first-letter">Template</namespace>
-      <namespace key="14" case="first-letter">Category</namespace>
-    </namespaces>
-  </siteinfo>
-"""
 
 SWAMP = """{{Short description|1946 film by Frank Wisbar}}
 {{Infobox film
@@ -88,7 +72,7 @@ def long_article(words: int) -> str:
 
 
 # (page id, title, namespace, redirect target, wikitext)
-PAGES = [
+PAGES = [Page(*page) for page in [
     (10, "Strangler of the Swamp", 0, None, SWAMP),
     (11, "Strangler of the swamp", 0, "Strangler of the Swamp", "#REDIRECT [[Strangler of the Swamp]]"),
     (12, "Swamp (disambiguation)", 0, None, "'''Swamp''' may refer to:\n* [[Swamp]], a wetland\n* [[Swamp (film)]]"),
@@ -99,41 +83,20 @@ PAGES = [
     (17, "Long article", 0, None, long_article(230)),
     (18, "AT&T Swamp", 0, None, "The '''AT&T Swamp''' is a <span>marsh</span> in [[Ohio]].\n:Indented note."),
     (19, "Frank Wisbar", 0, None, "'''Frank Wisbar''' (1899 &ndash; 1967) was a [[German]] film director."),
-]
-
-
-def page_xml(page_id: int, title: str, namespace: int, redirect: str | None, text: str) -> str:
-    redirect_tag = f'    <redirect title="{escape(redirect)}" />\n' if redirect else ""
-    return (
-        f"  <page>\n    <title>{escape(title, quote=False)}</title>\n    <ns>{namespace}</ns>\n    <id>{page_id}</id>\n"
-        f"{redirect_tag}    <revision>\n      <id>{page_id * 100}</id>\n"
-        "      <timestamp>2024-05-01T00:00:00Z</timestamp>\n"
-        "      <contributor>\n        <username>Editor</username>\n        <id>7</id>\n      </contributor>\n"
-        "      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
-        f'      <text bytes="{len(text.encode())}" xml:space="preserve">{escape(text, quote=False)}</text>\n'
-        "      <sha1>0123456789abcdefghijklmnopqrstu</sha1>\n    </revision>\n  </page>\n"
-    )
+]]
 
 
 def write_dump(directory: Path, pages=PAGES, per_stream: int = 3, streams_xml: list[str] | None = None) -> tuple:
     """Write `dump.xml.bz2` and `index.txt.bz2` the way Wikimedia lays out a multistream dump; return both paths.
 
-    `streams_xml` replaces the page streams' XML (for malformed input).
+    `streams_xml` replaces the page streams' XML (for malformed input), one page's index line each.
     """
-    if streams_xml is None:
-        groups = [pages[i : i + per_stream] for i in range(0, len(pages), per_stream)]
-        streams_xml = ["".join(page_xml(*page) for page in group) for group in groups]
-    else:
-        groups = [pages[i : i + 1] for i in range(len(streams_xml))]
     dump, index = directory / "enwiki-multistream.xml.bz2", directory / "enwiki-multistream-index.txt.bz2"
-    blob = bytearray(bz2.compress(HEADER.encode()))
-    lines = []
-    for group, xml in zip(groups, streams_xml, strict=True):
-        lines += [f"{len(blob)}:{page_id}:{title}\n" for page_id, title, *_ in group]
-        blob += bz2.compress(xml.encode())
-    blob += bz2.compress(b"</mediawiki>\n")
-    dump.write_bytes(bytes(blob))
-    index.write_bytes(bz2.compress("".join(lines).encode()))
+    if streams_xml is None:
+        return write_multistream(dump, index, pages, per_stream)
+    with MultistreamWriter(dump, index) as writer:
+        for page, xml in zip(pages, streams_xml, strict=False):
+            writer.stream([page], xml)
     return dump, index
 
 
@@ -152,7 +115,7 @@ def dump(tmp_path) -> tuple[Path, Path]:
 
 def test_cleaning_follows_wikiextractor():
     assert clean_wikitext(SWAMP) == SWAMP_BODY
-    assert clean_wikitext(PAGES[8][4]) == "The AT&amp;T Swamp is a marsh in Ohio.\nIndented note."
+    assert clean_wikitext(PAGES[8].text) == "The AT&amp;T Swamp is a marsh in Ohio.\nIndented note."
     assert clean_wikitext("Einstein: <math>E=mc^2</math>, <code>x</code>.\n#REDIRECT [[X]]") == (
         "Einstein: formula_1, codice_2."
     )
@@ -319,7 +282,7 @@ def test_a_truncated_dump_names_its_last_stream(tmp_path, with_index):
 
 
 def test_malformed_page_xml_names_the_stream_or_the_page(tmp_path):
-    good = page_xml(*PAGES[0])
+    good = page_xml(PAGES[0])
     broken = "  <page>\n    <title>Broken</title>\n    <ns>0</ns>\n    <id>99</id>\n    <revision>\n  </page>\n"
     dump_path, index = write_dump(tmp_path, streams_xml=[good, good.replace("<id>10<", "<id>20<") + broken])
     offsets = stream_offsets(index)

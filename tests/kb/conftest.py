@@ -35,6 +35,15 @@ def hashing_encoder():
 
 
 @pytest.fixture
+def encoder_dir(tmp_path):
+    """A stand-in encoder directory: a built KB names its encoder by path and hash even when the test injects one."""
+    directory = tmp_path / "encoder"
+    directory.mkdir()
+    (directory / "weights.bin").write_bytes(b"hashing encoder, dim 256")
+    return directory
+
+
+@pytest.fixture
 def text_kb_file(tmp_path):
     import json
 

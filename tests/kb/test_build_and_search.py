@@ -10,11 +10,15 @@ from r1router.kb.build import build_kb
 from r1router.kb.index import IndexConfig
 from r1router.kb.retriever import KnowledgeBase
 
-SPEC = {"family": "text", "path": "unused-by-injected-encoder"}
+pytestmark = pytest.mark.usefixtures("encoder_dir")
 
 
-def build(text_kb_file, out, encoder, tmp_path):
-    return build_kb("text", text_kb_file, out, SPEC, IndexConfig(), shard_dir=tmp_path / "shards", encoder=encoder)
+def build(text_kb_file, out, encoder, tmp_path, replace=False):
+    """Build with `encoder` injected; the manifest names the `encoder_dir` fixture's directory."""
+    spec = {"family": "text", "path": str(tmp_path / "encoder")}
+    return build_kb(
+        "text", text_kb_file, out, spec, IndexConfig(), shard_dir=tmp_path / "shards", encoder=encoder, replace=replace
+    )
 
 
 def test_search_returns_ranked_hits_with_ids_scores_and_text(tmp_path, text_kb_file, hashing_encoder):
@@ -32,7 +36,7 @@ def test_search_returns_ranked_hits_with_ids_scores_and_text(tmp_path, text_kb_f
 def test_rebuild_from_same_input_writes_identical_manifest_and_reuses_shards(tmp_path, text_kb_file, hashing_encoder):
     build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
     first = (tmp_path / "kb" / "manifest.json").read_bytes()
-    _, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
+    _, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path, replace=True)
     assert stats["shards_reused"] == 1 and stats["shards_computed"] == 0
     assert (tmp_path / "kb" / "manifest.json").read_bytes() == first
 

@@ -1,9 +1,9 @@
-"""Resumable embedding: an interrupted run recomputes only the unfinished shards."""
+"""Resumable embedding: an interrupted run recomputes only the unfinished shards, kept in an entry per content."""
 
 import numpy as np
 import pytest
 
-from r1router.kb.embed import embed_in_shards
+from r1router.kb.embed import embed_in_shards, entry_dir
 
 RECORDS = [{"id": str(i), "text": f"record number {i}"} for i in range(23)]
 
@@ -31,7 +31,8 @@ def test_interrupted_run_resumes_without_recomputing_finished_shards(tmp_path, h
 
     with pytest.raises(Interrupted):
         embed_in_shards(RECORDS, flaky, tmp_path / "run", "fp", shard_size=5, batch_size=2)
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.npy")) == ["emb-00000.npy", "emb-00001.npy"]
+    finished = entry_dir(tmp_path / "run", "fp", 5).glob("*.npy")
+    assert sorted(p.name for p in finished) == ["emb-00000.npy", "emb-00001.npy"]
 
     counted = {"n": 0}
 
@@ -45,15 +46,18 @@ def test_interrupted_run_resumes_without_recomputing_finished_shards(tmp_path, h
     np.testing.assert_array_equal(vectors, reference)
 
 
-def test_changed_fingerprint_discards_old_shards(tmp_path, hashing_encoder):
-    embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v1", shard_size=5)
-    _, stats = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v2", shard_size=5)
+def test_changed_fingerprint_gets_its_own_entry_and_the_owners_old_one_goes_after_success(tmp_path, hashing_encoder):
+    embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v1", shard_size=5, owner="kb-a")
+    embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "other", shard_size=5, owner="kb-b")
+    _, stats = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "v2", shard_size=5, owner="kb-a")
     assert stats == {"shards_reused": 0, "shards_computed": 5}
+    assert not entry_dir(tmp_path, "v1", 5).exists()  # kb-a's previous content: pruned
+    assert entry_dir(tmp_path, "other", 5).is_dir() and entry_dir(tmp_path, "v2", 5).is_dir()  # another KB's stays
 
 
 def test_corrupt_shard_is_recomputed(tmp_path, hashing_encoder):
     reference, _ = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "fp", shard_size=5)
-    (tmp_path / "emb-00002.npy").write_bytes(b"garbage")
+    (entry_dir(tmp_path, "fp", 5) / "emb-00002.npy").write_bytes(b"garbage")
     vectors, stats = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path, "fp", shard_size=5)
     assert stats == {"shards_reused": 4, "shards_computed": 1}
     np.testing.assert_array_equal(vectors, reference)

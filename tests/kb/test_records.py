@@ -4,6 +4,7 @@ import json
 
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 from r1router.corpus.shards import ShardWriter
 from r1router.errors import DataError
@@ -96,7 +97,7 @@ def test_image_candidates_may_have_no_image(tmp_path):
 
 def test_image_records_need_existing_image_files(tmp_path):
     (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "a.png").write_bytes(b"png")
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(tmp_path / "img" / "a.png")
     rows = [{"id": "a", "image": "img/a.png", "caption": "flag"}, {"id": "b", "image": "img/b.png", "caption": "logo"}]
     with pytest.raises(DataError, match=r"line 2, field 'image': image file not found"):
         load_records(write_jsonl(tmp_path / "i.jsonl", rows), get_kind("image"))

@@ -61,17 +61,27 @@ class Workspace:
         path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.fixture(scope="session")
-def smoke_workspace(tmp_path_factory) -> Workspace:
-    """The repo copied into a fresh git + DVC checkout with `profile: smoke`, not yet reproduced."""
-    root = tmp_path_factory.mktemp("repo")
+def copy_repo(root: Path, profile: str) -> Workspace:
+    """The repo's tracked and new files copied into a fresh git + DVC checkout with `profile` active."""
     for name in tracked_files():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, target)
     ws = Workspace(root)
-    ws.set_param("profile", "smoke")
+    ws.set_param("profile", profile)
     ws.run("git", "init", "-q")
     ws.run("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A")
     ws.run("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "snapshot")
     return ws
+
+
+@pytest.fixture(scope="session")
+def smoke_workspace(tmp_path_factory) -> Workspace:
+    """The repo copied into a fresh git + DVC checkout with `profile: smoke`, not yet reproduced."""
+    return copy_repo(tmp_path_factory.mktemp("repo"), "smoke")
+
+
+@pytest.fixture
+def paper_workspace(tmp_path_factory) -> Workspace:
+    """The repo copied with `profile: paper`; the test points its sources and models at what it can reach."""
+    return copy_repo(tmp_path_factory.mktemp("paper-repo"), "paper")

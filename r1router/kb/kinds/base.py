@@ -38,8 +38,15 @@ class KBKind(ABC):
     optional_fields: dict[str, type] = {}  # noqa: RUF012  # kept when present and not null, type-checked
     query_uses_image: bool = False  # a query carries the question's image along with its text
 
-    def validate(self, record: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
-        """Check field presence and types; return the record with only the schema's fields."""
+    def validate(self, record: dict[str, Any], path: Path, line: int, base_dir: Path | None = None) -> dict[str, Any]:
+        """Check field presence and types; return the record with only the schema's fields.
+
+        `path` and `line` locate the record in errors. `base_dir` is where the
+        record's relative file paths start: the directory of a KB file, or the
+        image root of a corpus directory (`r1router.kb.records.records_base_dir`);
+        None means the directory of `path`. A kind whose records name files
+        (`ImageKind`) extends this method to check them there.
+        """
         clean: dict[str, Any] = {}
         for field, expected in self.fields.items():
             if field not in record or record[field] is None:
@@ -68,6 +75,7 @@ class KBKind(ABC):
         """The text the policy reads after `<tag>-i:` (and the text that is embedded)."""
 
     def encode_documents(self, encoder: Any, records: list[dict[str, Any]], base_dir: Path) -> np.ndarray:
+        """Embed records; `base_dir` is the one their validation resolved file paths in."""
         return encoder.encode([self.passage(r) for r in records])
 
     def encode_queries(self, encoder: Any, texts: list[str], images: list[QueryImage] | None) -> np.ndarray:
