@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow
 
 from flows.stage import publish_metrics, tracked_stage
-from r1router.corpus.builds import check_build
+from r1router.corpus.builds import PATH_OPTIONS, check_build
 from r1router.io import atomic_dir
 from tasks.caching import code_version, input_version, run_cached
 from tasks.corpus import corpus_build_task
@@ -30,7 +30,7 @@ def corpus_flow() -> dict:
                 pass
         for name, spec in builds.items():
             spec = {"shard_size": params["shard_size"], **spec}
-            inputs = [spec["input"], *(spec[key] for key in ("index", "images_root") if spec.get(key))]
+            inputs = [spec["input"], *(spec[key] for key in PATH_OPTIONS if spec.get(key))]
             metrics[name] = run_cached(
                 corpus_build_task.with_options(task_run_name=f"corpus[{name}]"),
                 [out_root / name],

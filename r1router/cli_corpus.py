@@ -21,11 +21,11 @@ OutOption = Annotated[Path, typer.Option("--out", file_okay=False, help="shard d
 ShardOption = Annotated[int, typer.Option("--shard-size", min=1, help="records per Parquet shard")]
 
 
-def _run(spec: dict[str, Any], out: Path) -> None:
+def _run(fmt: str, source: Path, out: Path, **options: Any) -> None:
     """Build; the writer refuses an `--out` holding other files (the input among them), so nothing is overwritten."""
     from r1router.corpus.builds import check_build, corpus_counts, run_build
 
-    run_build(check_build(spec["format"], spec), out)
+    run_build(check_build(fmt, {"format": fmt, "input": str(source), **options}), out)
     typer.echo(json.dumps(corpus_counts(out), indent=2, sort_keys=True))
 
 
@@ -38,7 +38,7 @@ def wiki(
     shard_size: ShardOption = 50_000,
 ) -> None:
     """An enwiki `pages-articles-multistream.xml.bz2` → 100-word windows, as the paper's text corpus."""
-    _run({"format": "wiki", "input": str(input), "index": index, "redirects": redirects, "shard_size": shard_size}, out)
+    _run("wiki", input, out, index=index, redirects=redirects, shard_size=shard_size)
 
 
 @corpus_app.command("owt")
@@ -49,7 +49,7 @@ def owt(
     shard_size: ShardOption = 50_000,
 ) -> None:
     """Open-WikiTable's `splitted_tables.json` (or its `data.tar.gz`) → the paper's linearised tables."""
-    _run({"format": "owt", "input": str(input), "bad_rows": bad_rows, "shard_size": shard_size}, out)
+    _run("owt", input, out, bad_rows=bad_rows, shard_size=shard_size)
 
 
 @corpus_app.command("mbeir")
@@ -61,11 +61,10 @@ def mbeir(
     shard_size: ShardOption = 50_000,
 ) -> None:
     """An M-BEIR candidate pool JSONL → text, image and image+text candidates."""
-    spec = {"format": "mbeir", "input": str(input), "images_root": images, "bad_lines": bad_lines}
-    _run({**spec, "shard_size": shard_size}, out)
+    _run("mbeir", input, out, images_root=images, bad_lines=bad_lines, shard_size=shard_size)
 
 
 @corpus_app.command("release")
 def release(input: InputOption, out: OutOption, shard_size: ShardOption = 50_000) -> None:
     """A released Step-GRPO trajectory file → OUT/text, OUT/table, OUT/image from the passages it retrieved."""
-    _run({"format": "release", "input": str(input), "shard_size": shard_size}, out)
+    _run("release", input, out, shard_size=shard_size)

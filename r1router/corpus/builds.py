@@ -20,7 +20,7 @@ FORMATS: dict[str, tuple[str, ...]] = {  # format → the options its builder ta
     "mbeir": ("images_root", "bad_lines", "shard_size"),
     "release": ("shard_size",),
 }
-PATH_OPTIONS = ("index", "images_root")
+PATH_OPTIONS = ("index", "images_root")  # options naming input files: paths to the builder, content to the cache
 
 
 def check_build(name: str, spec: Any) -> dict[str, Any]:

@@ -58,9 +58,10 @@ def _question_records(question: ReleasedQuestion, seen: set[str]) -> dict[str, l
     records: dict[str, list[dict[str, Any]]] = {kind: [] for kind in CORPUS_KINDS}
     for step in question.steps:
         for passage in step.passages:
-            if passage_id(passage) in seen:
+            record_id = passage_id(passage)
+            if record_id in seen:
                 continue
-            seen.add(passage_id(passage))
+            seen.add(record_id)
             records[_kind_of_tag(passage.tag)].append(passage_record(passage))
     return records
 
