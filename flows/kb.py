@@ -34,7 +34,7 @@ def kb_flow() -> dict:
             )
             for epoch, loss in enumerate(train_metrics.get("loss", []), start=1):
                 mlflow.log_metric("image_encoder.loss", loss, step=epoch)
-        settings = {key: params[key] for key in ("device", "shard_size", "batch_size")}
+        settings = {key: params[key] for key in ("device", "shard_size", "batch_size", "max_passage_words")}
         builds = {}
         for kind in kinds:
             input_path = Path(params[kind]["input"])

@@ -41,6 +41,8 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
+    if not verbose:  # faiss logs each CPU-variant library it tries and fails to load: noise on every command
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 @world_app.command("build")
@@ -138,6 +140,10 @@ def kb_build(
     shard_dir: Annotated[
         Path | None, typer.Option(help="embedding cache, for resuming and rebuilding (default: OUT.shards)")
     ] = None,
+    max_passage_words: Annotated[
+        int | None,
+        typer.Option(min=1, help="refuse a longer passage, by file and line (default: the profile's, else 4096)"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace the KB already in --out")] = False,
     params: ParamsOption = None,
 ) -> None:
@@ -151,7 +157,7 @@ def kb_build(
     from contextlib import nullcontext
 
     from r1router.config import params_path
-    from r1router.kb.build import build_kb
+    from r1router.kb.build import DEFAULT_MAX_PASSAGE_WORDS, build_kb
     from r1router.kb.index import IndexConfig
     from r1router.locking import pipeline_lock
 
@@ -179,6 +185,7 @@ def kb_build(
             shard_size=cfg["shard_size"] if cfg else 2048,
             batch_size=cfg["batch_size"] if cfg else 64,
             replace=force,
+            max_passage_words=max_passage_words or (cfg or {}).get("max_passage_words", DEFAULT_MAX_PASSAGE_WORDS),
         )
     typer.echo(json.dumps({"out": str(out), "shard_dir": str(cache), **manifest, "stats": stats}, indent=2))
 
@@ -274,6 +281,23 @@ def check_chat_template(model_dir: Path) -> None:
     raise typer.BadParameter(f"{model_dir}: the model has no chat template (an instruct/chat model is needed)")
 
 
+def check_question_length(question: str, model_dir: str | None, limit: int) -> None:
+    """Refuse a question over `limit` tokens before the model loads: past the context it only warns and
+    crawls (a 14k-token question took 5.5 min per generation). Tokens are the local model's own; behind an
+    endpoint (or for a directory without a tokenizer, which the factory refuses later), about four
+    characters make a token."""
+    if model_dir is None or not (Path(model_dir) / "tokenizer_config.json").is_file():
+        tokens, how = -(-len(question) // 4), "estimated at 4 characters per token"
+    else:
+        from transformers import AutoTokenizer
+
+        tokens, how = len(AutoTokenizer.from_pretrained(model_dir)(question)["input_ids"]), "by the model's tokenizer"
+    if tokens > limit:
+        raise typer.BadParameter(
+            f"the question is {tokens} tokens ({how}), over --max-question-tokens {limit}", param_hint="QUESTION"
+        )
+
+
 def check_image(path: Path) -> None:
     """Refuse a question image that is missing, of a kind the loop cannot find, shadowed by a sibling the loop
     would take instead, or that does not decode: before any model loads (minutes, not seconds)."""
@@ -325,6 +349,12 @@ def ask(
     ] = None,
     k: Annotated[int | None, typer.Option("-k", help="passages per retrieval (default: the profile's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the trajectory as JSON")] = False,
+    max_question_tokens: Annotated[
+        int,
+        typer.Option(
+            min=1, help="refuse a longer question: the prompt, passages and every step share the model's context"
+        ),
+    ] = 512,
     params: ParamsOption = None,
 ) -> None:
     """Answer a question with the step-wise router, printing each step as it completes.
@@ -361,6 +391,7 @@ def ask(
     spec = router.policy_spec(value, "--model")
     if spec.local_model is not None:
         check_chat_template(Path(spec.local_model))
+    check_question_length(question, spec.local_model, max_question_tokens)
     trained = spec.local_model is not None and (Path(spec.local_model) / TRAIN_MARKER).is_file()
     use_few_shot = few_shot if few_shot is not None else not trained
 

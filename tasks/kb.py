@@ -54,6 +54,7 @@ def build_kb_task(
         shard_size=settings["shard_size"],
         batch_size=settings["batch_size"],
         replace=True,
+        max_passage_words=settings["max_passage_words"],
     )
     write_stamp(out_dir)
     return {"manifest": manifest, "stats": stats}

@@ -62,12 +62,12 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     Used for multi-file artifacts (a saved model, a KB index) so that a crash
     never leaves a directory holding half of the new files and half of the old.
     """
-    target = Path(target)
+    target = Path(os.path.abspath(target))  # `.` has no name and is its own parent: the sibling must be a real one
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; the result should look like any other directory
     try:
         yield tmp
+        _widen_private_modes(tmp)
         backup = None
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
@@ -80,6 +80,23 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _widen_private_modes(tree: Path) -> None:
+    """Give owner-only entries (libraries that save through mkstemp, e.g. safetensors) the umask's modes.
+
+    A saved model or KB is shared output like any other file: a 0600
+    `model.safetensors` is unreadable to the colleague or the service account
+    that reads the checkout.
+    """
+    umask = _umask()
+    for path in (tree, *tree.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077 == 0:
+            executable = path.is_dir() or mode & 0o100
+            path.chmod((0o777 if executable else 0o666) & ~umask)
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:

@@ -15,8 +15,14 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:  # decoded line by line, so a bad byte is reported with its line
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    path, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", line=line_no
+                ) from None
             if not line.strip():
                 continue
             try:

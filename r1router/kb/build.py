@@ -24,9 +24,12 @@ re-embedding.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,9 @@ MANIFEST = "manifest.json"
 RECORDS = "records.parquet"
 INDEX = "index.faiss"
 CHECKED_FILES = (INDEX, RECORDS)  # sized and hashed in the manifest
+# Far above the paper's passages (100-word windows, split tables), far below what exhausts memory.
+DEFAULT_MAX_PASSAGE_WORDS = 4096
+
 # What a KB directory may hold: its files, and the stamp the pipeline writes into its outputs (tasks.caching.STAMP).
 KB_DIR_FILES = frozenset({MANIFEST, RECORDS, INDEX, ".r1router-stamp"})
 
@@ -74,6 +80,8 @@ def check_destination(out_dir: Path, input_path: Path, shard_dir: Path, replace:
         raise DataError(out_dir, f"is inside the input directory {input_path}; choose another --out")
     if Path(shard_dir).resolve().is_relative_to(out):
         raise ConfigError(f"the embedding cache {shard_dir} is inside the KB directory {out_dir}; put it elsewhere")
+    if Path.cwd().resolve().is_relative_to(out):  # `--out .`: the swap would pull the directory out from under us
+        raise DataError(out_dir, "is the current directory (or holds it); name a new directory, e.g. --out ./kb")
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
@@ -91,6 +99,22 @@ def check_destination(out_dir: Path, input_path: Path, shard_dir: Path, replace:
         raise DataError(out_dir, "already holds a KB; replace it with --force, or choose another --out")
 
 
+@contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive `flock` on the directory itself, so two builds' final check-and-swap never interleave.
+
+    The directory, not a lock file: nothing is left in a user's folder or in a
+    DVC output, and the kernel drops the lock if the holder dies.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def build_kb(
     kind_name: str,
     input_path: Path,
@@ -105,11 +129,13 @@ def build_kb(
     root: Path = Path("."),
     encoder: Any = None,
     replace: bool = False,
+    max_passage_words: int | None = DEFAULT_MAX_PASSAGE_WORDS,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate → embed → index; return (manifest, run stats). Pass `encoder` to reuse a loaded one.
 
     `shard_dir` is the embedding cache (entries keyed by content, see
-    `r1router.kb.embed`); `replace` allows replacing a KB already in `out_dir`.
+    `r1router.kb.embed`); `replace` allows replacing a KB already in `out_dir`;
+    `max_passage_words` bounds each passage (None: no bound).
     Relative encoder paths start at `root`. Everything that can be refused
     (destination, encoder spec, every record and image) is checked before a
     model loads. The manifest holds only what the inputs determine, so a
@@ -119,8 +145,9 @@ def build_kb(
     input_path, out_dir, shard_dir = Path(input_path), Path(out_dir), Path(shard_dir)
     started = time.monotonic()
     check_destination(out_dir, input_path, shard_dir, replace)
+    # The user's data first: its errors matter more than a missing encoder.
+    records = load_records(input_path, kind, max_passage_words)
     spec = manifest_spec(encoder_spec, kind, out_dir, root)
-    records = load_records(input_path, kind)
     base_dir = records_base_dir(input_path)  # where records' image paths start, as validation resolved them
     passages = [kind.passage(r) for r in records]
     record_json = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
@@ -152,7 +179,7 @@ def build_kb(
     }
     # The three files appear together or not at all: a reader never sees an index
     # without its records, or a manifest describing a KB that was not finished.
-    with atomic_dir(out_dir) as tmp:
+    with _directory_lock(out_dir.resolve().parent), atomic_dir(out_dir) as tmp:
         write_parquet(
             tmp / RECORDS,
             pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
@@ -160,6 +187,7 @@ def build_kb(
         save_index(index, tmp / INDEX)
         manifest["files"] = {name: file_entry(tmp / name) for name in CHECKED_FILES}
         write_json(tmp / MANIFEST, manifest)
-        check_destination(out_dir, input_path, shard_dir, replace)  # again: another build may have finished first
+        # Again, under the lock: a build into the same --out may have finished since; it wins, this one is refused.
+        check_destination(out_dir, input_path, shard_dir, replace)
     stats = {**embed_stats, "seconds": round(time.monotonic() - started, 2)}
     return manifest, stats

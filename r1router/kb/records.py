@@ -56,14 +56,26 @@ def records_base_dir(path: str | Path) -> Path:
     return base
 
 
-def load_records(path: str | Path, kind: KBKind) -> list[dict[str, Any]]:
-    """Validate every record of `path` (a file or a corpus directory) against `kind`; ids must be unique."""
+def load_records(path: str | Path, kind: KBKind, max_passage_words: int | None = None) -> list[dict[str, Any]]:
+    """Validate every record of `path` (a file or a corpus directory) against `kind`; ids must be unique.
+
+    A passage over `max_passage_words` is refused by line: one oversized record
+    (a whole book in one line) would otherwise be tokenised, embedded and
+    stored whole, at gigabytes of memory, and still be a useless hit.
+    """
     path = Path(path)
     base_dir = records_base_dir(path)
     records: list[dict[str, Any]] = []
     first_line: dict[str, str] = {}
     for where, line, raw in _raw_records(path):
         record = kind.validate(raw, where, line, base_dir)
+        if max_passage_words is not None and (words := len(kind.passage(record).split())) > max_passage_words:
+            raise DataError(
+                where,
+                f"passage of {words} words is over max_passage_words={max_passage_words}: split it into "
+                "passages (the corpus steps cut 100-word windows), or raise the limit",
+                line=line,
+            )
         if record["id"] in first_line:
             first = first_line[record["id"]]
             raise DataError(where, f"duplicate id '{record['id']}' (first on {first})", line=line, field="id")

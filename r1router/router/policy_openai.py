@@ -11,11 +11,16 @@ Transient failures (connection errors, HTTP 429 and 5xx) are retried with
 exponential backoff, honouring `Retry-After`; any other 4xx is a request the
 server will never accept (bad model name, bad key), so it fails at once with
 the server's message.
+
+Credentials never leave the configured endpoint: redirects are refused
+(urllib would forward `Authorization` to whatever host a 3xx names), and a
+non-loopback endpoint must be https unless `allow_http` says otherwise.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import mimetypes
@@ -28,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from r1router.errors import ConfigError, R1RouterError
 from r1router.progress import Progress
@@ -52,12 +58,41 @@ class EndpointConfig:
     timeout_s: float = 120.0
     max_retries: int = 5
     backoff_s: float = 1.0  # first wait; doubles on each retry
+    allow_http: bool = False  # plain http to a host other than this machine (prompts and key in clear)
 
     def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
+        url = urlsplit(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"endpoint base_url must be an http(s) URL, got {self.base_url!r}")
+        if url.scheme == "http" and not self.allow_http and not _is_loopback(url.hostname):
+            raise ConfigError(
+                f"endpoint base_url {self.base_url!r} is plain http to another host: prompts and the API key "
+                "would travel in clear; use https, or set `allow_http: true` for a trusted network"
+            )
         if self.concurrency < 1 or self.max_retries < 0 or self.backoff_s < 0:
             raise ConfigError("concurrency must be >= 1, max_retries and backoff_s >= 0")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an error naming its target: following it would send the API key to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise EndpointError(
+            f"{req.full_url}: HTTP {code} redirect to {newurl} refused (requests carry the API key); "
+            "set base_url to the endpoint's final address"
+        )
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 def endpoint_config(params: Mapping[str, Any], where: str) -> EndpointConfig:
@@ -151,7 +186,7 @@ class OpenAIPolicy:
             wait = self.config.backoff_s * 2**attempt
             try:
                 request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
+                with _OPENER.open(request, timeout=self.config.timeout_s) as response:
                     return _content(json.loads(response.read()), url)
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode("utf-8", "replace")[:500]

@@ -158,3 +158,20 @@ def test_a_text_only_policy_given_an_image_says_so(asked, tmp_path):
     )
     assert runner_result.exit_code == 0, runner_result.output
     assert "is a text-only policy: it reads the question, not the image" in runner_result.stderr
+
+
+def test_a_question_over_the_token_limit_is_refused_before_the_model_loads(tiny_vl_dir, monkeypatch):
+    """A 14k-token question used to warn and generate for minutes; it is counted with the model's tokenizer."""
+    loads = []
+    monkeypatch.setattr(backends, "load_policy", lambda spec: loads.append(spec))
+    long_question = "Which river " * 300
+    args = ["ask", long_question, "--kbs", "", "--params", str(REPO_PARAMS)]
+    result = CliRunner().invoke(app, [*args, "--model", str(tiny_vl_dir)], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert "tokens (by the model's tokenizer), over --max-question-tokens 512" in result.output
+    served = CliRunner().invoke(app, [*args, "--model", SERVED, "--max-question-tokens", "100"], env={"COLUMNS": "400"})
+    assert served.exit_code == 2
+    assert "the question is 900 tokens (estimated at 4 characters per token), over --max-question-tokens 100" in (
+        served.output
+    )
+    assert loads == []

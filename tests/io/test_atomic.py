@@ -68,3 +68,39 @@ def test_truncated_parquet_is_refused_by_name(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"kb\.parquet: not a readable Parquet file"):
         read_parquet(path)
+
+
+def test_files_saved_through_mkstemp_come_out_with_the_umasks_modes(tmp_path):
+    """safetensors and friends save via mkstemp (0600); a saved model must be readable like any file."""
+    import tempfile
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "model") as tmp:
+            fd, name = tempfile.mkstemp(dir=tmp)
+            os.close(fd)
+            os.replace(name, tmp / "model.safetensors")
+            (tmp / "sub").mkdir(mode=0o700)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model" / "sub").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+
+
+def test_atomic_dir_of_dot_swaps_in_a_real_sibling(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    target.mkdir()
+    monkeypatch.chdir(target)
+    with atomic_dir(".") as tmp:
+        (tmp / "a.txt").write_text("new")
+    assert tmp.parent == tmp_path  # not a dot-named temp dir inside the target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (target / "a.txt").read_text() == "new"
+
+
+def test_a_non_utf8_byte_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"line 2: not UTF-8 \(byte 0xe9 at column 12\)"):
+        read_jsonl(path)

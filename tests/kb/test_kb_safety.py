@@ -147,6 +147,33 @@ def test_the_cli_refuses_in_one_line_before_any_model_loads(tmp_path, text_kb_fi
     assert (mine / "notes.txt").read_text() == "my notes"
 
 
+def test_out_dot_is_refused_and_a_bad_record_is_reported_before_the_encoder_is_looked_at(tmp_path, text_kb_file):
+    """`--out .` used to end in a traceback; a bad record was hidden behind a missing encoder's error (CI)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    proc = r1router(
+        "kb",
+        "build",
+        "--kind",
+        "text",
+        "--input",
+        str(text_kb_file),
+        "--encoder",
+        "no-such-dir",
+        "--out",
+        ".",
+        cwd=here,
+    )
+    assert_one_line_error(proc, ".: is the current directory (or holds it)")
+    assert list(here.iterdir()) == []
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "x"}\n{"id": "b"}\n')
+    proc = r1router(
+        "kb", "build", "--kind", "text", "--input", str(bad), "--encoder", "no-such-dir", "--out", "kb", cwd=here
+    )
+    assert_one_line_error(proc, f"{bad}, line 2, field 'text': missing required field")
+
+
 # --- 2. the shard cache is keyed by content -----------------------------------------------------------------------
 
 A_RECORDS = [{"id": f"a{i}", "text": f"alpha record {i}"} for i in range(23)]
@@ -391,6 +418,37 @@ def test_a_corpus_record_cannot_leave_its_image_root(tmp_path):
         1,
         "image",
     )
+
+
+# --- 9. a passage has a bounded size ----------------------------------------------------------------------------
+
+
+def test_an_oversized_passage_is_refused_by_line_before_any_model_loads(tmp_path, hashing_encoder, encoder_dir):
+    """A 60 MB passage once took 10 GB of RAM and was stored whole."""
+    path = write_passages(tmp_path / "passages.jsonl", ["volcano", "river"])
+    with path.open("a") as handle:
+        handle.write(json.dumps({"id": "book", "text": "word " * 5000}) + "\n")
+    with pytest.raises(DataError, match=r"line 3: passage of 5000 words is over max_passage_words=4096"):
+        build(path, tmp_path / "kb", hashing_encoder, encoder_dir)
+    assert hashing_encoder.calls == 0 and not (tmp_path / "kb").exists()
+    manifest, _ = build(path, tmp_path / "kb", hashing_encoder, encoder_dir, max_passage_words=None)
+    assert manifest["count"] == 3  # the bound is a param: None lifts it
+    proc = r1router(
+        "kb",
+        "build",
+        "--kind",
+        "text",
+        "--input",
+        str(path),
+        "--encoder",
+        str(encoder_dir),
+        "--out",
+        "other",
+        "--max-passage-words",
+        "3",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(proc, f"{path}, line 1: passage of 5 words is over max_passage_words=3")
 
 
 # --- 11. a KB is self-contained; a local path is never a hub lookup -----------------------------------------------

@@ -1,4 +1,7 @@
-"""A stage that raises, is interrupted or is SIGKILLed never leaves a RUNNING run; neither does the parent run."""
+"""A stage that raises, is interrupted or is SIGKILLed never leaves a RUNNING run; neither does the parent run.
+
+A second run started in the same checkout meanwhile is refused, naming the holder.
+"""
 
 from __future__ import annotations
 
@@ -119,3 +122,33 @@ def test_a_sigkilled_stage_run_is_closed_failed_by_the_parent(toy):
     assert "ended without closing this run" in toy.artifact(stages["prep"], "error.txt")
     assert parent["tags"]["r1router.orphans_closed"] == stages["prep"]["id"]
     assert parent["status"] == "FAILED"
+
+
+@pytest.mark.slow
+def test_a_second_repro_is_refused_in_the_same_checkout_and_runs_apart_in_another(new_toy):
+    """While a run hangs in one checkout, a second there is refused naming the holder; another checkout runs."""
+    first, other = new_toy(), new_toy()
+    (other.root / "raw" / "toy" / "a.txt").write_text("gamma\n")
+    other.commit("other data")
+    holder = first.popen(sys.executable, "-m", "r1router.cli", "repro", TOY_HANG="prep")
+    try:
+        wait_for(first.root / "prep.pid")
+        runs_before = first.runs()
+
+        second = first.r1router("repro", check=False)
+        assert second.returncode == 2
+        assert "another pipeline run holds this checkout" in second.stderr
+        assert f"pid {holder.pid}" in second.stderr and "command: r1router repro" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.runs() == runs_before  # the refused run opened no MLflow run and touched no stage
+
+        elsewhere = other.r1router("repro")  # another checkout: its own lock, store and outputs
+        assert elsewhere.returncode == 0, elsewhere.stderr
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.communicate(timeout=180)
+    assert (other.root / "data" / "prep" / "a.txt").read_text() == "GAMMA\n" * 2
+    assert not (first.root / "data" / "prep" / "a.txt").exists()  # the stopped run's output never appeared
+    parent, stages = by_kind(other.runs())
+    assert parent["status"] == "FINISHED" and set(stages) == {"prep", "train", "evaluate"}
+    assert [run["status"] for run in first.runs() if run["tags"].get("r1router.kind") == "pipeline"] == ["FAILED"]

