@@ -22,6 +22,7 @@ from PIL import Image
 
 from r1router.device import resolve_device
 from r1router.encoders.clip_train import CONFIG_FILE, FORMAT, MODEL_FILE, build_model, tokenizer_for
+from r1router.encoders.prefetch import prefetched
 from r1router.errors import ConfigError, DataError
 
 ImageInput = Image.Image | str | Path
@@ -46,8 +47,10 @@ class ClipEncoder:
         tokenizer: Callable[[list[str]], torch.Tensor],
         preprocess: Callable[[Image.Image], torch.Tensor],
         device: str = "auto",
+        batch_size: int = 64,
     ):
         self.device = resolve_device(device)
+        self.batch_size = batch_size
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.preprocess = preprocess
@@ -56,7 +59,7 @@ class ClipEncoder:
         self._dim: int | None = None
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "auto") -> ClipEncoder:
+    def load(cls, model_dir: str | Path, device: str = "auto", batch_size: int = 64) -> ClipEncoder:
         """A model trained by `train_clip`: `config.json` names the architecture, `model.pt` holds the weights."""
         model_dir = Path(model_dir)
         config_path = model_dir / CONFIG_FILE
@@ -69,17 +72,22 @@ class ClipEncoder:
         model = build_model(model_cfg)
         model.load_state_dict(torch.load(model_dir / MODEL_FILE, map_location="cpu", weights_only=True))
         preprocess = open_clip.image_transform(model_cfg["vision_cfg"]["image_size"], is_train=False)
-        return cls(model, tokenizer_for(model_cfg), preprocess, device)
+        return cls(model, tokenizer_for(model_cfg), preprocess, device, batch_size)
 
     @classmethod
     def from_pretrained(
-        cls, name: str, pretrained_tag: str | None, device: str = "auto", cache_dir: str | Path | None = None
+        cls,
+        name: str,
+        pretrained_tag: str | None,
+        device: str = "auto",
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
     ) -> ClipEncoder:
         """Pretrained open_clip weights by architecture name and tag (or checkpoint path), e.g. ViT-B-32 / openai."""
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained_tag, cache_dir=None if cache_dir is None else str(cache_dir)
         )
-        return cls(model, open_clip.get_tokenizer(name), preprocess, device)
+        return cls(model, open_clip.get_tokenizer(name), preprocess, device, batch_size)
 
     @property
     def dim(self) -> int:
@@ -90,31 +98,39 @@ class ClipEncoder:
     def _run(
         self,
         items: Sequence[Any],
-        batch_size: int,
+        batch_size: int | None,
         to_batch: Callable[[Sequence[Any]], torch.Tensor],
         encode: Callable[[torch.Tensor], torch.Tensor],
     ) -> np.ndarray:
+        """`encode` over batches of `items`; decoding/tokenising the next batches overlaps the current one."""
+        size = batch_size or self.batch_size
+        on_gpu = self.device.startswith("cuda")
+
+        def prepare(batch: Sequence[Any]) -> torch.Tensor:
+            tensor = to_batch(batch)
+            return tensor.pin_memory().to(self.device, non_blocking=True) if on_gpu else tensor
+
         parts = []
+        batches = [items[start : start + size] for start in range(0, len(items), size)]
         with torch.inference_mode(), torch.autocast("cuda", dtype=self._amp, enabled=self._amp is not None):
-            for start in range(0, len(items), batch_size):
-                batch = to_batch(items[start : start + batch_size]).to(self.device)
+            for batch in prefetched(batches, prepare):
                 features = encode(batch).float()
                 parts.append(torch.nn.functional.normalize(features, dim=-1).cpu().numpy())
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)
 
-    def encode_text(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._run(list(texts), batch_size, lambda batch: self.tokenizer(list(batch)), self.model.encode_text)
 
-    def encode_images(self, images: Sequence[ImageInput], batch_size: int = 64) -> np.ndarray:
+    def encode_images(self, images: Sequence[ImageInput], batch_size: int | None = None) -> np.ndarray:
         def to_batch(batch: Sequence[ImageInput]) -> torch.Tensor:
             return torch.stack([self.preprocess(_open(image)) for image in batch])
 
         return self._run(list(images), batch_size, to_batch, self.model.encode_image)
 
     def encode_fused(
-        self, images: Sequence[ImageInput | None], texts: Sequence[str | None], batch_size: int = 64
+        self, images: Sequence[ImageInput | None], texts: Sequence[str | None], batch_size: int | None = None
     ) -> np.ndarray:
         """normalise(image + text) per row, or the one that is present; a row with neither is an error."""
         if len(images) != len(texts):

@@ -153,7 +153,8 @@ def build_kb(
     record_json = [json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records]
     records_sha = text_sha256("\n".join(record_json))
     device = resolve_device(device)
-    encoder = encoder or load_encoder(encoder_spec, kind, device, root)  # as given: `spec` was hashed just now
+    # As given: `spec` was hashed just now.
+    encoder = encoder or load_encoder(encoder_spec, kind, device, root, batch_size=batch_size)
     spec_json = json.dumps(spec, sort_keys=True)
     vectors, embed_stats = embed_in_shards(
         records,
@@ -161,7 +162,6 @@ def build_kb(
         shard_dir,
         fingerprint=text_sha256(f"{kind.name}:{records_sha}:{base_dir.resolve()}:{spec_json}:{device}"),
         shard_size=shard_size,
-        batch_size=batch_size,
         desc=f"embed {kind.name} KB",
         owner=str(out_dir.resolve()),
     )

@@ -33,7 +33,7 @@ from r1router.hashing import text_sha256
 from r1router.io import atomic_path, write_json
 from r1router.progress import Progress
 
-EncodeBatch = Callable[[list[dict[str, Any]]], np.ndarray]
+EncodeShard = Callable[[list[dict[str, Any]]], np.ndarray]  # one shard's records -> their vectors
 LOCK_FILE = ".lock"
 META_FILE = "meta.json"
 
@@ -100,19 +100,20 @@ def _load_finished(path: Path, rows: int) -> np.ndarray | None:
 
 def embed_in_shards(
     records: Sequence[dict[str, Any]],
-    encode_batch: EncodeBatch,
+    encode: EncodeShard,
     cache_dir: Path,
     fingerprint: str,
     shard_size: int = 2048,
-    batch_size: int = 64,
     desc: str = "embed",
     owner: str | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Return all embeddings (float32, row i = record i) and counts of reused/computed shards.
 
-    `fingerprint` must change whenever the vectors would (records, encoder,
-    device); `owner` (the KB directory) lets a successful run delete the
-    entries it used before. Without an owner nothing is pruned.
+    `encode` gets a whole shard at once: the encoder batches it (length-sorted
+    across the shard, the next batch tokenised while one computes), which a
+    call per batch would prevent. `fingerprint` must change whenever the
+    vectors would (records, encoder, device); `owner` (the KB directory) lets a
+    successful run delete the entries it used before. Without an owner nothing is pruned.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -126,12 +127,8 @@ def embed_in_shards(
             path = _shard_path(entry, shard_index)
             shard = _load_finished(path, len(chunk))
             if shard is None:
-                parts = []
-                for offset in range(0, len(chunk), batch_size):
-                    batch = list(chunk[offset : offset + batch_size])
-                    parts.append(np.asarray(encode_batch(batch), dtype=np.float32))
-                    progress.update(len(batch))
-                shard = np.concatenate(parts)
+                shard = np.asarray(encode(list(chunk)), dtype=np.float32)
+                progress.update(len(chunk))
                 with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
                     np.save(handle, shard)
                 stats["shards_computed"] += 1

@@ -33,24 +33,23 @@ from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256, tree_sha256
 from r1router.kb.kinds import KBKind
 
-EncoderLoader = Callable[[Mapping[str, Any], str, Path], Any]  # (spec, device, root) -> encoder
+EncoderLoader = Callable[[Mapping[str, Any], str, Path, int], Any]  # (spec, device, root, batch_size) -> encoder
 CONTENT_KEY = "sha256"  # a manifest spec's hash of the encoder's local files
 
 
-def _text_encoder(spec: Mapping[str, Any], device: str, root: Path) -> Any:
+def _text_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: int) -> Any:
     from r1router.encoders.text import TextEncoder
 
-    if "hub" in spec:
-        return TextEncoder(str(spec["hub"]), device=device)
-    return TextEncoder(str(local_encoder_dir(spec, root)), device=device)
+    source = str(spec["hub"]) if "hub" in spec else str(local_encoder_dir(spec, root))
+    return TextEncoder(source, device=device, batch_size=batch_size)
 
 
-def _image_encoder(spec: Mapping[str, Any], device: str, root: Path) -> Any:
+def _image_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: int) -> Any:
     from r1router.encoders.clip import ClipEncoder
 
     if "path" in spec:
-        return ClipEncoder.load(local_encoder_dir(spec, root), device=device)
-    return ClipEncoder.from_pretrained(spec["name"], spec.get("pretrained"), device=device)
+        return ClipEncoder.load(local_encoder_dir(spec, root), device=device, batch_size=batch_size)
+    return ClipEncoder.from_pretrained(spec["name"], spec.get("pretrained"), device=device, batch_size=batch_size)
 
 
 ENCODER_FAMILIES: dict[str, EncoderLoader] = {"text": _text_encoder, "image": _image_encoder}
@@ -104,8 +103,11 @@ def manifest_spec(spec: Mapping[str, Any], kind: KBKind, kb_dir: Path, root: Pat
     return clean
 
 
-def load_encoder(spec: Mapping[str, Any], kind: KBKind, device: str, root: Path = Path(".")) -> Any:
-    """Load the encoder `spec` describes for a KB of `kind`, in the family the kind names.
+def load_encoder(
+    spec: Mapping[str, Any], kind: KBKind, device: str, root: Path = Path("."), batch_size: int = 64
+) -> Any:
+    """Load the encoder `spec` describes for a KB of `kind`, in the family the kind names; it embeds in
+    batches of `batch_size`.
 
     A spec carrying a content hash (a KB manifest's) must still match the
     encoder's files: a retrained or replaced encoder is a DataError naming it.
@@ -120,7 +122,7 @@ def load_encoder(spec: Mapping[str, Any], kind: KBKind, device: str, root: Path 
                 f"encoder files changed since the KB was built (sha256 {actual[:12]}…, the KB's manifest says "
                 f"{str(spec[CONTENT_KEY])[:12]}…): rebuild the KB with `r1router kb build`",
             )
-    return ENCODER_FAMILIES[family](spec, device, root)
+    return ENCODER_FAMILIES[family](spec, device, root, batch_size)
 
 
 def encoder_fingerprint(spec: Mapping[str, Any], root: Path = Path(".")) -> str:

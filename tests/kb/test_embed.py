@@ -9,7 +9,7 @@ RECORDS = [{"id": str(i), "text": f"record number {i}"} for i in range(23)]
 
 
 def encode_with(encoder):
-    return lambda batch: encoder.encode([r["text"] for r in batch])
+    return lambda shard: encoder.encode([r["text"] for r in shard])
 
 
 class Interrupted(Exception):
@@ -17,30 +17,28 @@ class Interrupted(Exception):
 
 
 def test_interrupted_run_resumes_without_recomputing_finished_shards(tmp_path, hashing_encoder):
-    reference, _ = embed_in_shards(
-        RECORDS, encode_with(hashing_encoder), tmp_path / "ref", "fp", shard_size=5, batch_size=2
-    )
+    reference, _ = embed_in_shards(RECORDS, encode_with(hashing_encoder), tmp_path / "ref", "fp", shard_size=5)
 
     calls = {"n": 0}
 
-    def flaky(batch):
+    def flaky(shard):
         calls["n"] += 1
-        if calls["n"] == 7:  # shards 0-2 done (3 batches each), dies inside shard 3
+        if calls["n"] == 3:  # shards 0 and 1 done, dies inside shard 2
             raise Interrupted
-        return hashing_encoder.encode([r["text"] for r in batch])
+        return hashing_encoder.encode([r["text"] for r in shard])
 
     with pytest.raises(Interrupted):
-        embed_in_shards(RECORDS, flaky, tmp_path / "run", "fp", shard_size=5, batch_size=2)
+        embed_in_shards(RECORDS, flaky, tmp_path / "run", "fp", shard_size=5)
     finished = entry_dir(tmp_path / "run", "fp", 5).glob("*.npy")
     assert sorted(p.name for p in finished) == ["emb-00000.npy", "emb-00001.npy"]
 
     counted = {"n": 0}
 
-    def counting(batch):
-        counted["n"] += len(batch)
-        return hashing_encoder.encode([r["text"] for r in batch])
+    def counting(shard):
+        counted["n"] += len(shard)
+        return hashing_encoder.encode([r["text"] for r in shard])
 
-    vectors, stats = embed_in_shards(RECORDS, counting, tmp_path / "run", "fp", shard_size=5, batch_size=2)
+    vectors, stats = embed_in_shards(RECORDS, counting, tmp_path / "run", "fp", shard_size=5)
     assert stats == {"shards_reused": 2, "shards_computed": 3}
     assert counted["n"] == len(RECORDS) - 10
     np.testing.assert_array_equal(vectors, reference)

@@ -187,7 +187,7 @@ def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hash
     def encode(batch):
         return hashing_encoder.encode([r["text"] for r in batch])
 
-    reference_b, _ = embed_in_shards(B_RECORDS, encode, tmp_path / "reference", "B", shard_size=5, batch_size=5)
+    reference_b, _ = embed_in_shards(B_RECORDS, encode, tmp_path / "reference", "B", shard_size=5)
     paused, resume = threading.Event(), threading.Event()
 
     def encode_a(batch):
@@ -197,7 +197,7 @@ def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hash
         return encode(batch)
 
     def run(records, encode_batch, fingerprint):
-        embed_in_shards(records, encode_batch, cache, fingerprint, shard_size=5, batch_size=5, owner=fingerprint)
+        embed_in_shards(records, encode_batch, cache, fingerprint, shard_size=5, owner=fingerprint)
 
     build_a = threading.Thread(target=run, args=(A_RECORDS, encode_a, "A"))
     build_a.start()
@@ -213,7 +213,7 @@ def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hash
     def refuse(batch):
         raise AssertionError("B's shards are all in the cache")
 
-    vectors, stats = embed_in_shards(B_RECORDS, refuse, cache, "B", shard_size=5, batch_size=5, owner="B")
+    vectors, stats = embed_in_shards(B_RECORDS, refuse, cache, "B", shard_size=5, owner="B")
     assert stats == {"shards_reused": 5, "shards_computed": 0}
     np.testing.assert_array_equal(vectors, reference_b)
 
@@ -470,7 +470,7 @@ def test_a_hub_id_is_named_as_given_and_loaded_from_the_hub(monkeypatch):
     import r1router.encoders.text as text_module
 
     loaded = []
-    monkeypatch.setattr(text_module, "TextEncoder", lambda source, device: loaded.append(source))
+    monkeypatch.setattr(text_module, "TextEncoder", lambda source, device, batch_size: loaded.append(source))
     spec = {"family": "text", "hub": "BAAI/bge-m3"}
     assert manifest_spec(spec, get_kind("text"), Path("kb")) == spec
     load_encoder(spec, get_kind("text"), "cpu")

@@ -10,7 +10,7 @@ from PIL import Image
 from r1router.errors import ConfigError
 from r1router.router.backends import PolicySpec, load_policy
 from r1router.router.generation_config import GenerationConfig, cut_at_stop, flatten_text
-from r1router.router.hf_generate import hf_generation_config
+from r1router.router.hf_generate import hf_generation_config, stop_criteria
 from r1router.router.policy import CausalLMPolicy
 from r1router.router.prompts import decompose_messages, final_answer_messages
 
@@ -32,14 +32,22 @@ def test_model_sampling_defaults_are_not_inherited():
     assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.top_k) == (True, 0.7, 0.9, 0)
 
 
-def test_stop_strings_are_validated_and_reach_transformers():
+def test_stop_strings_are_validated_and_their_criteria_built_once_per_tokenizer(tiny_vl_dir):
+    from transformers import AutoTokenizer, StopStringCriteria
+
     config = GenerationConfig(stop_strings=["</ret>"])  # as YAML gives it
     assert config.stop_strings == ("</ret>",) and hash(config)
     with pytest.raises(ConfigError, match="non-empty"):
         GenerationConfig(stop_strings=("</ret>", ""))
+    tokenizer, other = AutoTokenizer.from_pretrained(tiny_vl_dir), AutoTokenizer.from_pretrained(tiny_vl_dir)
+    [criteria] = stop_criteria(tokenizer, config.stop_strings)
+    assert isinstance(criteria, StopStringCriteria) and criteria.stop_strings == ("</ret>",)
+    assert stop_criteria(tokenizer, ("</ret>",)) is stop_criteria(tokenizer, config.stop_strings)  # built once
+    assert stop_criteria(other, ("</ret>",)) is not stop_criteria(tokenizer, ("</ret>",))
+    assert stop_criteria(tokenizer, ("</answer>",))[0].stop_strings == ("</answer>",)
+    assert len(stop_criteria(tokenizer, ())) == 0
     model_config = SimpleNamespace(bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    assert hf_generation_config(config, model_config).stop_strings == ["</ret>"]
-    assert hf_generation_config(GenerationConfig(), model_config).stop_strings is None
+    assert hf_generation_config(config, model_config).stop_strings is None  # not rebuilt by every generate call
 
 
 @pytest.mark.parametrize(
