@@ -226,6 +226,46 @@ def kb_search(
         typer.echo(f"{rank}. [{hit.id}] {hit.score:.3f}  {snippet[:160]}")
 
 
+@kb_app.command("serve")
+def kb_serve(
+    kb_root: Annotated[Path, typer.Option(help="directory of built KBs")] = Path("data/kb"),
+    kbs: Annotated[str, typer.Option(help="comma-separated KBs to load")] = "text,table,image",
+    host: Annotated[
+        str, typer.Option(help="address to bind; the service has no authentication, keep it on loopback")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8600,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N]")] = "auto",
+    params: Annotated[
+        Path | None, typer.Option("--params", help="params.yaml whose profile's own kinds to register")
+    ] = None,
+) -> None:
+    """Load the KBs once and serve batched search over HTTP (GET /health, POST /search).
+
+    Point evaluation, synthesis or `ask` at it with `retrieval_service: http://HOST:PORT` in the
+    profile's router section, instead of each loading every index and encoder.
+    """
+    import uvicorn
+
+    from r1router.config import params_path
+    from r1router.kb.kinds import register_profile_kinds
+    from r1router.kb.retriever import Retrievers
+    from r1router.kb.service import create_app
+
+    names = [name.strip() for name in kbs.split(",") if name.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one KB", param_hint="--kbs")
+    if missing := [name for name in names if not (kb_root / name / "manifest.json").is_file()]:
+        raise typer.BadParameter(
+            f"no built KB {kb_root / missing[0]} (build it with `r1router kb build`)", param_hint="--kbs"
+        )
+    if params is not None or params_path().is_file():
+        register_profile_kinds(params)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: serving on {host}: anyone who reaches it can search these KBs", err=True)
+    retrievers = Retrievers(kb_root, names, device=device)
+    uvicorn.run(create_app(retrievers), host=host, port=port, log_level="info")
+
+
 @app.command("score")
 def score(
     file: Annotated[Path, typer.Argument(help="predictions JSONL in the paper's released result format")],
@@ -368,7 +408,7 @@ def ask(
 
     from r1router.benchmarks.schema import Question
     from r1router.kb.kinds import register_profile_kinds
-    from r1router.kb.retriever import Retrievers
+    from r1router.kb.service import open_retrievers
     from r1router.router.backends import load_policy
     from r1router.router.loop import RouterLoop
     from r1router.router.profile import router_config
@@ -409,7 +449,8 @@ def ask(
     overrides = {name: value for name, value in {"max_steps": max_steps, "k": k}.items() if value is not None}
     family = family or ("visual" if image is not None else "text")
     config = replace(router.loop, few_shot=use_few_shot, few_shot_family=family, **overrides)
-    retrievers = Retrievers(kb_root, [name.strip() for name in kbs.split(",") if name.strip()], device=router.device)
+    names = [name.strip() for name in kbs.split(",") if name.strip()]
+    retrievers = open_retrievers(kb_root, names, router.device, router.retrieval_service)
     policy = load_policy(spec)
     if image is not None and not policy.multimodal:
         typer.echo(f"note: {spec.describe()} is a text-only policy: it reads the question, not the image", err=True)

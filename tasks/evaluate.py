@@ -8,7 +8,7 @@ from typing import Any
 from prefect import task
 
 from r1router.evaluation.harness import evaluate_methods, load_questions
-from r1router.kb.retriever import Retrievers
+from r1router.kb.service import open_retrievers
 from r1router.router.backends import load_policy
 from r1router.router.methods import make_method
 from r1router.router.profile import parse_router_config
@@ -38,11 +38,9 @@ def evaluate_method_task(
     `data` (questions, KBs, model content hash) and `code` key the cache; they
     are not used otherwise.
     """
-    questions = load_questions(
-        {k: Path(v) for k, v in question_files.items()}, Path(image_root), limit, missing_images
-    )
+    questions = load_questions({k: Path(v) for k, v in question_files.items()}, Path(image_root), limit, missing_images)
     config = parse_router_config(router)
-    retrievers = Retrievers(Path(kb_dir), kbs, device=config.device)
+    retrievers = open_retrievers(Path(kb_dir), kbs, config.device, config.retrieval_service)
     spec = config.policy_spec(policy, f"evaluate.methods.{method}")
     runner = make_method(method, load_policy(spec), retrievers.search, config.loop, tuple(kbs))
     results = evaluate_methods(

@@ -4,6 +4,7 @@
       device: auto        # where HF policies (and the retrievers' encoders) run
       precision: bfloat16 # their weights' dtype (r1router/device.py)
       loop: {max_steps, k, all_kbs_k, decision, answer, recovery}
+      retrieval_service: null  # or the URL of a running `r1router kb serve` (r1router/kb/service.py)
 
 Everything that runs a router in a profile reads them here: evaluation
 (trained routers and baselines alike), `r1router ask`, the held-out routing
@@ -24,7 +25,7 @@ from r1router.errors import ConfigError
 from r1router.router.backends import PolicySpec, policy_spec
 from r1router.router.loop import LoopConfig, loop_config
 
-ROUTER_KEYS = ("device", "precision", "loop")
+ROUTER_KEYS = ("device", "precision", "loop", "retrieval_service")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RouterConfig:
     loop: LoopConfig
     device: str = "auto"
     precision: str = "auto"
+    retrieval_service: str | None = None  # search through this service instead of loading the KBs
 
     def policy_spec(self, value: Any, where: str) -> PolicySpec:
         """A policy spec from params (`r1router.router.backends`), on this profile's device and precision unless
@@ -50,6 +52,7 @@ def parse_router_config(section: Mapping[str, Any], where: str = "router") -> Ro
         loop=loop_config(section.get("loop") or {}, f"{where}.loop"),
         device=section.get("device", "auto"),
         precision=section.get("precision", "auto"),
+        retrieval_service=section.get("retrieval_service"),
     )
 
 

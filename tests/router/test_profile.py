@@ -38,8 +38,10 @@ def test_router_config_reads_the_active_profile(tmp_path):
     loop = {"max_steps": 2, "decision": {"max_new_tokens": 8}}
     params.write_text(yaml.safe_dump({"profile": "p", "profiles": {"p": {"router": {"device": "cpu", "loop": loop}}}}))
     config = router_config(params)
-    assert (config.device, config.precision) == ("cpu", "auto")
+    assert (config.device, config.precision, config.retrieval_service) == ("cpu", "auto", None)
     assert (config.loop.max_steps, config.loop.decision.max_new_tokens) == (2, 8)
+    served = parse_router_config({"retrieval_service": "http://127.0.0.1:8600"})
+    assert served.retrieval_service == "http://127.0.0.1:8600"
     assert config.policy_spec("models/policy", "m").device == "cpu"
 
 
