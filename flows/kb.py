@@ -40,7 +40,7 @@ def kb_flow() -> dict:
             input_path = Path(params[kind]["input"])
             encoder = params[kind]["encoder"]
             builds[kind] = run_cached(
-                build_kb_task,
+                build_kb_task.with_options(task_run_name=f"build-kb[{kind}]"),
                 [out_root / kind],
                 kind=kind,
                 input_path=str(input_path),

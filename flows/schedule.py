@@ -23,17 +23,17 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from prefect import flow, serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.flows import EntrypointType
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
 
 from flows.refresh import refresh_flow
 from r1router.errors import ConfigError
-from r1router.prefect_server import local_server, startup_timeout
+from r1router.prefect_server import client_env, local_server, startup_timeout
 
 DEPLOYMENT = "corpus-refresh"
 SERVED_ROOT_ENV = "R1ROUTER_SERVED_ROOT"  # the repo `schedule serve` pinned, for its runs
@@ -84,17 +84,32 @@ def interrupt_stops_serving() -> Iterator[None]:
 
 
 def serve_refresh(cron: str, root: str | Path = ".", name: str = DEPLOYMENT, port: int = 4200) -> None:
-    """Register the refresh deployment with `cron` and execute its runs until interrupted."""
+    """Register the refresh deployment with `cron` and execute its runs until interrupted.
+
+    Against the configured `PREFECT_API_URL`, else a server on `port` that lives
+    while serving; either way the runs' logs go to that server, and the links
+    Prefect prints lead to its UI, which is up as long as runs are.
+    """
     deployment = refresh_deployment(cron, root, name)
     os.environ[SERVED_ROOT_ENV] = str(Path(root).resolve())  # inherited by the runner's flow-run processes
-    if os.environ.get("PREFECT_API_URL"):
-        with interrupt_stops_serving():
-            serve(deployment)
-        return
-    with local_server(port, startup_timeout()) as api_url:
-        os.environ["PREFECT_API_URL"] = api_url  # inherited by the runner's flow-run processes
-        try:
-            with temporary_settings(updates={PREFECT_API_URL: api_url}), interrupt_stops_serving():
-                serve(deployment)
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
+    configured = os.environ.get("PREFECT_API_URL")
+    server = nullcontext(configured) if configured else local_server(port, startup_timeout())
+    with server as api_url, reporting_to(api_url), interrupt_stops_serving():
+        serve(deployment)
+
+
+@contextmanager
+def reporting_to(api_url: str) -> Iterator[None]:
+    """For the block, this process and the flow-run processes it starts report to `api_url`, logs included."""
+    settings = client_env(api_url, links=True)
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)  # inherited by the runner's flow-run processes
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url, PREFECT_LOGGING_TO_API_ENABLED: True}):
+            yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

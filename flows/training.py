@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.stage import numeric_metrics, tracked_stage
+from flows.stage import metrics_markdown, numeric_metrics, publish_summary, tracked_stage
 from r1router.config import metrics_file, pipeline_paths
 from r1router.io import write_json
 from r1router.router.generation_config import GenerationConfig
@@ -52,6 +52,16 @@ def step_files(params: Mapping[str, Any]) -> tuple[str, str]:
     return str(steps / "train.jsonl"), str(steps / "heldout.jsonl")
 
 
+def headline_numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """What a registered router's description leads with: its held-out routing numbers and its training loss."""
+    flat = numeric_metrics(metrics)
+    return {
+        key: value
+        for key, value in flat.items()
+        if (key.startswith("heldout.") and not key.endswith(".rows")) or key == "train_loss"
+    }
+
+
 def publish_training(
     stage: str,
     result: Mapping[str, Any],
@@ -75,11 +85,14 @@ def publish_training(
     write_json(curve_file, rows)
     png_file = Path(pipeline_paths()["training_plots"]) / f"{stage}_curve.png"
     png = curve_png(rows, curve.panels, png_file, curve.title)
-    tracking.log_metrics(numeric_metrics(metrics, prefix="final."))
+    final = numeric_metrics(metrics, prefix="final.")
+    tracking.log_metrics(final)
     tracking.set_tags({"train.fingerprint": result["fingerprint"], "train.base_model": params["base_model"]})
     for path in (metrics_path, curve_file, png, Path(params["out_dir"]) / TRAIN_MARKER):
         tracking.log_artifact(str(path))
-    registered = register_router(params["out_dir"], params["registry"]["name"], run_id, decision)
+    name = params["registry"]["name"]
+    registered = register_router(params["out_dir"], name, run_id, decision, headline=headline_numbers(metrics))
+    publish_summary(stage, metrics_markdown(stage, final), tracking)
     return {**metrics, "registered": registered}
 
 

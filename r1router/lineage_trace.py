@@ -101,13 +101,24 @@ def _by_run_id(client: Any, run_id: str, root: Path) -> Any:
         raise LineageError(f"{tracking_uri(root)}: no run '{run_id}'") from None
 
 
-def _by_metric(client: Any, experiment: str, name: str, root: Path) -> tuple[Any, dict[str, Any]]:
-    """The latest run that logged metric `name` (a per-method run resolves to its stage run later)."""
-    if "`" in name:
-        raise LineageError(f"metric name {name!r} contains a backtick")
-    runs = client.search_runs(
+def _latest_with_metric(client: Any, experiment: str, name: str) -> list[Any]:
+    return client.search_runs(
         [experiment], f"metrics.`{name}` > -1e308", order_by=["attributes.start_time DESC"], max_results=1
     )
+
+
+def _by_metric(client: Any, experiment: str, name: str, root: Path) -> tuple[Any, dict[str, Any]]:
+    """The latest run that logged metric `name` (a per-method run resolves to its stage run later).
+
+    Evaluation metrics are named `<benchmark>/<method>/<field>` (MLflow's UI groups by `/`); the dotted
+    form of `metrics/eval.json`'s keys, which earlier runs logged, finds them too.
+    """
+    if "`" in name:
+        raise LineageError(f"metric name {name!r} contains a backtick")
+    runs = _latest_with_metric(client, experiment, name)
+    if not runs and "." in name:
+        runs = _latest_with_metric(client, experiment, name.replace(".", "/"))
+        name = name.replace(".", "/") if runs else name
     if not runs:
         known = {key for run in client.search_runs([experiment], max_results=200) for key in run.data.metrics}
         close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.5)

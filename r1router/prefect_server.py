@@ -7,6 +7,12 @@ temporary API (8-20 s each on 2 cores, measured), so one server shared by all
 stages of a `dvc repro` saves that per stage. A stage run alone
 (`python -m flows.kb`, plain `dvc repro`) still gets Prefect's temporary API.
 
+A server started here serves a UI that calls the API on the port chosen
+(`PREFECT_UI_API_URL`; Prefect's UI otherwise calls port 4200) and runs with
+analytics off (their writes made SQLite report "database is locked"). Processes
+that report to a real server send their logs to it (`client_env`), which the
+temporary API of a lone stage run does not get: it disappears with the run.
+
 Only the command line of `prefect server start` is used here, so importing
 this module does not load Prefect.
 """
@@ -45,6 +51,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_env(api_url: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server answering at `api_url`: its UI calls that URL, analytics off unless set."""
+    server = {**(os.environ if env is None else env), "PREFECT_UI_API_URL": api_url}
+    server.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return server
+
+
+def client_env(api_url: str, *, links: bool) -> dict[str, str]:
+    """Settings for a process that reports to the server at `api_url`: its logs go to that server's API.
+
+    `links=False` for a server that stops with the run (the one `r1router repro`
+    starts): Prefect would print "View at <its UI>" links into logs that outlive
+    it, so none are printed; browse the runs later as the README says.
+    """
+    env = {"PREFECT_API_URL": api_url, "PREFECT_LOGGING_TO_API_ENABLED": "true"}
+    if not links:
+        env["PREFECT_UI_URL"] = ""  # no UI URL, no links (prefect.utilities.urls.url_for)
+    return env
+
+
 def startup_timeout() -> float:
     """Prefect's own setting for its temporary server, so one knob covers both on a slow machine."""
     return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT_S))
@@ -72,7 +98,7 @@ def local_server(
     with log.open("ab") if log is not None else nullcontext() as output:
         server = subprocess.Popen(
             command,
-            env=dict(env) if env is not None else None,
+            env=server_env(api_url, env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
@@ -112,6 +138,5 @@ def shared_api(root: Path) -> Iterator[str | None]:
         return
     home = Path(os.environ.get("PREFECT_HOME", root / ".prefect"))
     env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with local_server(free_port(), startup_timeout(), env, home / "server.log") as api_url:
         yield api_url

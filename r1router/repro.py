@@ -29,7 +29,7 @@ from typing import Any
 
 from r1router.dvcfile import is_dvc_project
 from r1router.errors import ConfigError, R1RouterError
-from r1router.prefect_server import shared_api
+from r1router.prefect_server import client_env, shared_api
 from r1router.tracking import close_orphaned_runs, locked_checkout, pipeline_run
 
 LOG_ARTIFACT = "dvc-repro.log"
@@ -53,11 +53,18 @@ def dvc_command(args: Sequence[str]) -> list[str]:
 
 
 def _env(prefect_api: str | None) -> dict[str, str]:
-    """The stage commands' environment: this Python's bin first on PATH, so `python -m flows.x` is the venv's."""
+    """The stage commands' environment: this Python's bin first on PATH, so `python -m flows.x` is the venv's.
+
+    Stages report to `prefect_api`, the server this run started (logs included,
+    no links to it: it stops with the run), or else to the configured
+    `PREFECT_API_URL` (logs and links: that server outlives the run).
+    """
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1"}
     if prefect_api is not None:
-        env["PREFECT_API_URL"] = prefect_api
+        env.update(client_env(prefect_api, links=False))
+    elif os.environ.get("PREFECT_API_URL"):
+        env.update(client_env(os.environ["PREFECT_API_URL"], links=True))
     return env
 
 
@@ -105,9 +112,7 @@ def _tee(stream: Any, log: deque[str]) -> None:
         log.append(line)
 
 
-def _run_dvc(
-    args: Sequence[str], root: Path, pass_fds: Sequence[int], log: deque[str], prefect_api: str | None
-) -> int:
+def _run_dvc(args: Sequence[str], root: Path, pass_fds: Sequence[int], log: deque[str], prefect_api: str | None) -> int:
     """Run `dvc repro`, echoing and keeping its output; on any interruption stop its whole group."""
     proc = subprocess.Popen(
         dvc_command(args),

@@ -6,6 +6,13 @@ the MLflow UI can be traced back to what produced it. A pipeline run
 (`r1router repro`) is one parent run; stage processes find it through
 `R1ROUTER_PARENT_RUN_ID` and become its children.
 
+Made for reviewers browsing the MLflow UI: the experiment opens on its runs
+(not MLflow 3's GenAI traces page), a stage's data deps are its run's dataset
+inputs with DVC's hashes as digests (the Datasets column), and artifacts live
+at `mlflow-artifacts:` URIs resolved against `mlartifacts/` beside the store,
+so a moved or cloned checkout (or `mlflow server --artifacts-destination`)
+still finds them.
+
 A run that raises, or whose process gets SIGINT/SIGTERM/SIGHUP, ends FAILED
 with the traceback as the artifact `error.txt`, never RUNNING. Only SIGKILL
 cannot be caught: `close_orphaned_runs` ends such runs FAILED afterwards, once
@@ -26,8 +33,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from r1router import lineage
+from r1router.codedeps import is_code_dep
 from r1router.dvcfile import inside, is_dvc_project, load_stages
 from r1router.errors import ConfigError
 from r1router.hashing import text_sha256
@@ -36,6 +45,12 @@ from r1router.locking import PipelineLock, pid_alive, pipeline_lock
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "r1router"
+ARTIFACT_DIR = "mlartifacts"  # beside the store, where `mlflow server` keeps proxied artifacts by default
+# `mlflow-artifacts:` URIs name a path under the artifact root, not a machine path, so a moved checkout keeps them.
+ARTIFACT_LOCATION = f"mlflow-artifacts:/{EXPERIMENT}"
+# The tag MLflow 3's UI reads to open an experiment on its runs instead of the GenAI traces page.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+DEP_CONTEXT = "dvc.dep"  # the context a stage's data deps carry in MLflow's Datasets column
 PARENT_RUN_ENV = "R1ROUTER_PARENT_RUN_ID"
 ERROR_ARTIFACT = "error.txt"
 MAX_TAG_CHARS = 5000  # under MLflow's limit on a tag value
@@ -98,17 +113,61 @@ def params_hash(params: Mapping[str, Any]) -> str:
     return text_sha256(json.dumps(params, sort_keys=True, default=str))[:16]
 
 
+def store_artifact_repository(
+    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> Any:
+    """The artifact repository for an `mlflow-artifacts:` URI: `mlartifacts/` beside a SQLite store, else MLflow's.
+
+    `mlflow server --backend-store-uri sqlite:///mlflow.db` (and `mlflow ui`), run
+    from the checkout, serves `mlflow-artifacts:/P` from `./mlartifacts/P`; this is
+    the same mapping for processes that write to the store directly, which MLflow's
+    own repository refuses (it needs an HTTP tracking server). Runs, logged models
+    and registered versions so hold no absolute path, and a copied checkout's
+    store finds its own artifacts.
+    """
+    import mlflow
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+
+    store = tracking_uri or mlflow.get_tracking_uri()
+    if not store.startswith("sqlite:///"):
+        return MlflowArtifactsRepository(artifact_uri, tracking_uri, registry_uri)
+    root = Path(store.removeprefix("sqlite:///")).resolve().parent / ARTIFACT_DIR
+    local = root / urlparse(artifact_uri).path.lstrip("/")
+    return LocalArtifactRepository(local.as_uri(), tracking_uri, registry_uri)
+
+
+def _map_artifacts_beside_store() -> None:
+    """Route `mlflow-artifacts:` URIs through `store_artifact_repository` in this process (MLflow's plugin registry)."""
+    from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
+
+    _artifact_repository_registry.register("mlflow-artifacts", store_artifact_repository)
+
+
 def use_store(root: Path = Path(".")) -> str:
-    """Point MLflow at the project's store and experiment; return the experiment id."""
+    """Point MLflow at the project's store and experiment; return the experiment id.
+
+    A new experiment keeps its artifacts at `ARTIFACT_LOCATION` (relative to the
+    store, see `store_artifact_repository`) and opens on its runs in the UI.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    _map_artifacts_beside_store()
     mlflow.set_tracking_uri(tracking_uri(root))
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         with suppress(MlflowException):  # another process may have created it in between
-            mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlartifacts").resolve().as_uri())
+            mlflow.create_experiment(EXPERIMENT, artifact_location=ARTIFACT_LOCATION, tags=EXPERIMENT_KIND)
         experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if not experiment.artifact_location.startswith("mlflow-artifacts:"):
+        log.warning(
+            "experiment '%s' keeps artifacts at %s, an absolute path that a moved checkout loses; "
+            "move mlflow.db and %s aside to start a store with relative artifact locations",
+            EXPERIMENT,
+            experiment.artifact_location,
+            ARTIFACT_DIR,
+        )
     mlflow.set_experiment(experiment_id=experiment.experiment_id)
     return experiment.experiment_id
 
@@ -214,12 +273,39 @@ def _tag_deps(mlflow: Any, stage: str, root: Path) -> bool:
     """
     if is_dvc_project(root):
         try:
-            mlflow.set_tags({"dvc.tracked": "true", **lineage.dep_tags(stage, root)})
+            tags = lineage.dep_tags(stage, root)
+            mlflow.set_tags({"dvc.tracked": "true", **tags})
+            log_data_inputs(mlflow, tags)
             return True
         except ConfigError as exc:
             log.warning("no lineage tags for stage '%s': %s", stage, exc)
     mlflow.set_tag("dvc.tracked", "false")
     return False
+
+
+def data_inputs(dep_tags: Mapping[str, str]) -> list[Any]:
+    """A stage's data deps (not its code) as MLflow datasets: the dep path as name and source, DVC's hash as digest.
+
+    The digest is the md5 dvc.lock records for that dep (`<md5>.dir` for a
+    directory, 36 characters, MLflow's limit), so the Datasets column names the
+    data version a run read, and runs that read the same version share a dataset.
+    """
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    datasets = []
+    for key, digest in sorted(dep_tags.items()):
+        path = key.removeprefix(lineage.DEP_PREFIX)
+        if key.startswith(lineage.DEP_PREFIX) and not is_code_dep(path) and digest != lineage.MISSING:
+            datasets.append(MetaDataset(LocalArtifactDatasetSource(path), name=path, digest=digest))
+    return datasets
+
+
+def log_data_inputs(mlflow: Any, dep_tags: Mapping[str, str]) -> None:
+    """Log `data_inputs` to the active run with the context `dvc.dep`."""
+    datasets = data_inputs(dep_tags)
+    if datasets:
+        mlflow.log_inputs(datasets, contexts=[DEP_CONTEXT] * len(datasets), tags_list=[None] * len(datasets))
 
 
 @contextmanager

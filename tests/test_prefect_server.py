@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from r1router.errors import R1RouterError
-from r1router.prefect_server import free_port, healthy, local_server, shared_api
+from r1router.prefect_server import free_port, healthy, local_server, server_env, shared_api
+from r1router.repro import _env
 
 
 @pytest.fixture
@@ -46,3 +47,20 @@ def test_a_server_that_cannot_bind_is_reported_with_its_log(prefect_home, tmp_pa
         refused = rf"exited with \d+ before it was ready; its output is in {log}"
         with pytest.raises(R1RouterError, match=refused), local_server(port, timeout=120, log=log):
             pass
+
+
+def test_a_server_started_here_points_its_ui_at_its_own_port_with_analytics_off():
+    env = server_env("http://127.0.0.1:4321/api", {"PATH": "/bin", "PREFECT_UI_API_URL": "http://127.0.0.1:4200/api"})
+    assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4321/api"
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false" and env["PATH"] == "/bin"
+
+
+def test_stages_log_to_the_repro_server_without_links_and_to_a_configured_one_with_links(monkeypatch):
+    monkeypatch.setenv("PREFECT_LOGGING_TO_API_ENABLED", "false")  # as the Makefile exports it
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    temporary = _env("http://127.0.0.1:4321/api")
+    assert temporary["PREFECT_API_URL"] == "http://127.0.0.1:4321/api"
+    assert temporary["PREFECT_LOGGING_TO_API_ENABLED"] == "true" and temporary["PREFECT_UI_URL"] == ""
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
+    configured = _env(None)
+    assert configured["PREFECT_LOGGING_TO_API_ENABLED"] == "true" and "PREFECT_UI_URL" not in configured

@@ -21,8 +21,11 @@ by dict insertion order, so the same numbers give the same bytes.
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,12 @@ MISSING = "–"
 PARTIAL = "†"
 F1_PLOT = "f1_by_benchmark.png"
 KB_PLOT = "kb_distribution.png"
+_FIGURE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
+_CSS = (
+    "body{font-family:sans-serif;max-width:72em;margin:1em auto}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:.2em .5em}td{text-align:right}td:first-child{text-align:left}"
+    "img{max-width:100%}"
+)
 
 
 @dataclass(frozen=True)
@@ -143,12 +152,27 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _average(values: Sequence[float | None]) -> tuple[float | None, bool]:
+    """The Avg. cell: mean of the values present, and whether some are missing (then marked †)."""
+    present = [v for v in values if v is not None]
+    return (sum(present) / len(present) if present else None, 0 < len(present) < len(values))
+
+
+def f1_averages(metrics: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:
+    """Table 1's Avg. column: method -> (mean F1-Recall, partial), for every method with any value.
+
+    The same numbers the report prints (before rounding), so a logged Avg. metric
+    and the table cannot disagree.
+    """
+    _check(metrics)
+    grid = _grid(metrics, benchmark_columns(metrics), method_order(metrics), "f1_recall")
+    averages = {method: _average(values) for method, values in grid.items()}
+    return {method: (value, partial) for method, (value, partial) in averages.items() if value is not None}
+
+
 def _value_table(columns: Sequence[Column], grid: Grid, *, bold_best: bool) -> tuple[list[str], bool]:
     """Rows = methods, one column per benchmark plus Avg.; returns the lines and whether any Avg. is partial."""
-    averages: dict[str, tuple[float | None, bool]] = {}
-    for method, values in grid.items():
-        present = [v for v in values if v is not None]
-        averages[method] = (sum(present) / len(present) if present else None, 0 < len(present) < len(values))
+    averages = {method: _average(values) for method, values in grid.items()}
     matrix = {method: [*values, averages[method][0]] for method, values in grid.items()}
     best: list[float | None] = []
     for index in range(len(columns) + 1):
@@ -320,3 +344,25 @@ def write_report(
     kb_shares_png(kb_png, [c.name for c in columns], rows, title="Share of KB choices per routing step")
     write_text(out_md, markdown)
     return [out_md, f1_png, kb_png]
+
+
+def report_html(markdown: str, base: Path) -> str:
+    """`markdown` (a `table1_markdown` report) as one self-contained HTML page, figures inlined as data URIs.
+
+    MLflow's artifact view shows Markdown as plain text and serves each file on its
+    own, so relative figure links cannot resolve there; this page renders with its
+    tables and figures. `base`: the directory the Markdown's figure paths are relative to.
+    """
+    import markdown as md  # Python-Markdown (a Prefect dependency, through apprise)
+
+    def inline(match: re.Match[str]) -> str:
+        figure = base / match.group(2)
+        data = base64.b64encode(figure.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+
+    body = md.markdown(_FIGURE.sub(inline, markdown), extensions=["tables"])
+    title = html.escape(markdown.splitlines()[0].lstrip("# ")) if markdown else ""
+    return (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )

@@ -8,12 +8,16 @@ unit the Step-GRPO reward scores, generated with the profile's loop decision
 settings (`router.loop.decision`: token budget, the `</ret>` stop), so a served
 decision is the one the evaluation scored. The version carries the training
 run's tags (git commit, params hash, Prefect flow run, data and model hashes),
-so a registered model traces back to the code and data that made it.
+so a registered model traces back to the code and data that made it, and a
+description a reviewer reads in the registry: the training run, the DVC hashes
+of the data it read and its headline numbers. The logged model is named like
+the registered one (`r1router-sft`, not `router` for every stage).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
@@ -25,7 +29,9 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from r1router.codedeps import is_code_dep
 from r1router.errors import ConfigError
+from r1router.lineage import DEP_PREFIX
 from r1router.router.generation_config import GenerationConfig
 
 ARTIFACT = "router"
@@ -110,10 +116,28 @@ def predict_config(decision: GenerationConfig, device: str = "cpu") -> dict[str,
     }
 
 
+def describe_version(run_id: str, tags: Mapping[str, str], headline: Mapping[str, float]) -> str:
+    """A model version's description (Markdown): the run that trained it, the data it read, its headline numbers."""
+    stage = tags.get("stage", "?")
+    lines = [f"Trained by MLflow run `{run_id}` (stage `{stage}`, git `{tags.get('git_commit', 'unknown')}`)."]
+    data = sorted((key.removeprefix(DEP_PREFIX), value) for key, value in tags.items() if key.startswith(DEP_PREFIX))
+    lines += ["", "Data (DVC hashes, as in dvc.lock):"]
+    lines += [f"- `{path}`: `{digest}`" for path, digest in data if not is_code_dep(path)] or ["- (not tracked)"]
+    lines += ["", "Headline numbers:"]
+    lines += [f"- {name}: {value:g}" for name, value in sorted(headline.items())] or ["- (none)"]
+    return "\n".join(lines) + "\n"
+
+
 def register_router(
-    router_dir: str | Path, name: str, run_id: str, decision: GenerationConfig, device: str = "cpu"
+    router_dir: str | Path,
+    name: str,
+    run_id: str,
+    decision: GenerationConfig,
+    device: str = "cpu",
+    headline: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Log `router_dir` as a pyfunc model in run `run_id`, register it as `name`, copy the run's tags to the version.
+    """Log `router_dir` as a pyfunc model `name` in run `run_id`, register it as `name`, copy the run's tags
+    to the version and describe it (`describe_version`, with the `headline` numbers).
 
     `decision`: the profile's `router_config().loop.decision`, what `predict` generates with.
     """
@@ -123,7 +147,7 @@ def register_router(
     if active is None or active.info.run_id != run_id:
         raise RuntimeError(f"register_router must be called inside run {run_id}")
     info = mlflow.pyfunc.log_model(
-        name=ARTIFACT,
+        name=name,
         python_model=str(MODEL_CODE),
         artifacts={ARTIFACT: str(router_dir)},
         model_config=predict_config(decision, device),
@@ -134,4 +158,7 @@ def register_router(
     model_version = str(info.registered_model_version)
     for key, value in {**run_tags, "run_id": run_id}.items():
         client.set_model_version_tag(name, model_version, key, value)
+    client.update_model_version(name, model_version, describe_version(run_id, run_tags, headline or {}))
+    stage = run_tags.get("stage", "?")
+    client.update_registered_model(name, f"The router the `{stage}` stage trains; each version names its run.")
     return {"name": name, "version": model_version, "model_uri": f"models:/{name}/{model_version}"}

@@ -141,7 +141,9 @@ class Toy:
         return runs
 
     def artifact(self, run: dict, name: str) -> str:
-        return (Path(run["artifacts"].removeprefix("file://")) / name).read_text()
+        """A run's artifact file, read from disk: `mlflow-artifacts:/P` lives at `<store dir>/mlartifacts/P`."""
+        relative = run["artifacts"].removeprefix("mlflow-artifacts:").lstrip("/")
+        return (self.root / "mlartifacts" / relative / name).read_text()
 
 
 def make_toy(root: Path) -> Toy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import mlflow
 import pytest
 import yaml
 
@@ -61,6 +62,16 @@ def test_stage_deps_and_outs_come_from_dvc_yaml_with_profile_interpolated(first)
     assert list(stages["prep"].outs) == ["data/prep"]
     assert list(stages["evaluate"].deps) == ["stage.py", "model.txt", "data/prep"]
     assert list(stages["evaluate"].outs) == ["metrics/eval.json"]
+
+
+def test_stage_runs_list_their_data_deps_as_mlflow_datasets_with_the_dvc_lock_hashes(first):
+    """MLflow's Datasets column: each dep (the toy has no code package deps) with the md5 dvc.lock records."""
+    toy, runs = first
+    client = mlflow.MlflowClient(toy.env["MLFLOW_TRACKING_URI"])
+    for stage, run in stage_runs(runs).items():
+        inputs = client.get_run(run["id"]).inputs.dataset_inputs
+        assert {i.dataset.name: i.dataset.digest for i in inputs} == lock_hashes(toy, stage, "deps"), stage
+        assert {tag.value for i in inputs for tag in i.tags} == {"dvc.dep"}
 
 
 def test_one_parent_run_with_every_stage_run_as_its_child(first):

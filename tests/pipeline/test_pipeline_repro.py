@@ -130,7 +130,7 @@ def test_every_eval_metric_traces_to_a_run_matching_dvc_lock(reproduced):
     results = json.loads((ws.root / "metrics/eval.json").read_text())
     evaluate = _latest_stage_runs(ws)["evaluate"]
     numbers = {
-        f"{benchmark}.{method}.{name}": value
+        f"{benchmark}/{method}/{name}": value
         for benchmark, by_method in results.items()
         for method, metrics in by_method.items()
         for name, value in metrics.items()
