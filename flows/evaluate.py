@@ -25,6 +25,8 @@ from prefect import flow
 from flows.stage import numeric_metrics, publish_summary, tracked_stage
 from r1router.benchmarks.registry import world_benchmarks
 from r1router.config import metrics_file
+from r1router.evaluation.intervals import evaluation_stats
+from r1router.evaluation.method_metrics import PER_QUESTION
 from r1router.evaluation.report import dvc_plot_rows, f1_averages, report_html, write_report
 from r1router.io import write_json
 from r1router.router.profile import parse_router_config, router_params
@@ -65,6 +67,29 @@ def evaluation_metrics(results: Mapping[str, Mapping[str, Any]]) -> dict[str, fl
     """The evaluation run's metrics: `<benchmark>/<method>/<field>` and `avg/<method>/f1_recall`."""
     averages = {f"{AVERAGE}/{method}/f1_recall": value for method, (value, _) in f1_averages(results).items()}
     return {**numeric_metrics(results, sep="/"), **averages}
+
+
+def complete_averages(results: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Table 1's Avg. of each method scored on every benchmark (a partial one has no comparable interval)."""
+    return {method: value for method, (value, partial) in f1_averages(results).items() if not partial}
+
+
+def stats_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
+    """eval_stats.json as metrics: `avg/<method>/f1_recall_ci95_{low,high}`, `compare/<a>-vs-<b>/{diff,p_value,…}`."""
+    flat = {}
+    for method, entry in stats["avg"].items():
+        low, high = entry["f1_recall_ci95"]
+        flat |= {f"{AVERAGE}/{method}/f1_recall_ci95_low": low, f"{AVERAGE}/{method}/f1_recall_ci95_high": high}
+    for comparison in stats["comparisons"]:
+        name = f"compare/{comparison['a']}-vs-{comparison['b']}"
+        low, high = comparison["ci95"]
+        flat |= {
+            f"{name}/diff": comparison["diff"],
+            f"{name}/p_value": comparison["p_value"],
+            f"{name}/ci95_low": low,
+            f"{name}/ci95_high": high,
+        }
+    return flat
 
 
 def log_predictions(predictions_dir: Path, method: str, benchmarks: list[str]) -> None:
@@ -126,6 +151,7 @@ def evaluate_flow() -> dict:
         predictions_dir = Path(params["predictions_dir"])
         stage_tags = tracking.get_run(tracking.active_run().info.run_id).data.tags  # with the dvc.dep.* tags
         results: dict[str, dict] = {}
+        scores: dict[str, dict[str, list[float]]] = {}  # method -> benchmark -> per-question F1-Recall
         for method, spec in specs.items():
             model = spec.local_model  # a served model's content is not ours to hash; its spec keys the cache
             task_args = {
@@ -146,9 +172,12 @@ def evaluate_flow() -> dict:
             evaluate = partial(evaluate_method, **unshared(task_args))
             per_benchmark = method_run(method, tags, predictions_dir, evaluate, stage_tags)
             for benchmark, metrics in per_benchmark.items():
+                scores.setdefault(method, {})[benchmark] = metrics.pop(PER_QUESTION)
                 results.setdefault(benchmark, {})[method] = metrics
+        stats = evaluation_stats(scores, complete_averages(results))
         metrics_path = metrics_file("evaluate")
         write_json(metrics_path, results)
+        write_json(metrics_file("evaluate_stats"), stats)
         write_json(metrics_file("evaluate_plot"), dvc_plot_rows(results))
         run = tracking.active_run()
         provenance = {
@@ -159,9 +188,10 @@ def evaluate_flow() -> dict:
             "mlflow_run_id": run.info.run_id,
         }
         tracking.set_tag("data_version", data)
-        written = write_report(results, Path(params["report"]), Path(params["plots_dir"]), provenance)
-        tracking.log_metrics(evaluation_metrics(results))
+        written = write_report(results, Path(params["report"]), Path(params["plots_dir"]), provenance, stats=stats)
+        tracking.log_metrics({**evaluation_metrics(results), **stats_metrics(stats)})
         tracking.log_artifact(str(metrics_path))
+        tracking.log_artifact(str(metrics_file("evaluate_stats")))
         log_report(written, tracking)
         publish_summary("evaluate", written[0].read_text(encoding="utf-8"), tracking)
     return results

@@ -1,6 +1,7 @@
 """Per-method, per-benchmark numbers for the evaluation table.
 
-F1-Recall and exact match are percentages, as the paper reports them. Routing
+F1-Recall and exact match are percentages, as the paper reports them; F1-Recall
+comes with its 95 % bootstrap interval (`r1router.evaluation.intervals`). Routing
 accuracy compares each step's KB with the gold plan's, stop decisions included;
 methods that do not route (direct, RAG baselines) have none.
 """
@@ -12,7 +13,10 @@ from typing import Any
 
 from r1router.benchmarks.schema import Question
 from r1router.evaluation.f1_recall import exact_match, f1_recall
+from r1router.evaluation.intervals import cell_interval
 from r1router.router.trajectory import Trajectory
+
+PER_QUESTION = "f1_recall_per_question"
 
 
 def gold_route(question: Question, max_steps: int) -> list[str]:
@@ -57,12 +61,16 @@ def method_metrics(
     n = len(questions)
     if n == 0:
         raise ValueError("no questions to score")
-    f1 = sum(f1_recall(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
+    f1 = [f1_recall(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True)]
+    scores = [100 * value for value in f1]
     em = sum(exact_match(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
     wall = max(t.seconds for t in trajectories)
     return {
         "questions": n,
-        "f1_recall": round(100 * f1 / n, 2),
+        "f1_recall": round(100 * sum(f1) / n, 2),
+        "f1_recall_ci95": cell_interval(scores),
+        # per question, in file order: the paired comparisons between methods need them (popped before eval.json)
+        PER_QUESTION: [round(score, 4) for score in scores],
         "exact_match": round(100 * em / n, 2),
         "retrievals_per_question": round(sum(t.retrievals for t in trajectories) / n, 3),
         "routing_accuracy": routing_accuracy(questions, trajectories, max_steps) if routes else None,

@@ -1,4 +1,4 @@
-"""The report's two PNG figures, drawn from data the report has already ordered and labelled.
+"""The report's PNG figures, drawn from data the report has already ordered and labelled.
 
 This module knows nothing about benchmarks or methods: `report.py` decides what a
 column is called and in which order it comes, so the tables and the figures can never
@@ -129,4 +129,24 @@ def kb_shares_png(
     figure.legend(handles, kinds, loc="upper right", ncols=max(1, len(kinds)), fontsize="small", frameon=False)
     figure.suptitle(title, x=0.02, ha="left")
     figure.tight_layout(rect=(0, 0, 1, 0.95))
+    return _save(figure, target)
+
+
+def labelled_points_png(
+    target: Path, points: Sequence[tuple[str, float, float]], *, xlabel: str, ylabel: str, title: str
+) -> Path:
+    """One labelled point per (label, x, y): a trade-off view, e.g. quality against cost per method."""
+    figure = Figure(figsize=(6.5, 4.5))
+    ax = figure.add_subplot()
+    for index, (label, x, y) in enumerate(points):
+        ax.scatter([x], [y], color=f"C{index % 10}", zorder=3)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize="small")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    figure.tight_layout()
     return _save(figure, target)

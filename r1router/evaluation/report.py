@@ -14,6 +14,8 @@ Conventions a reader of the report should know (they are also stated in it):
 - Avg. is the mean over the benchmarks the method has a value for. When that is not
   every column, the average covers different questions from the others', so it is
   marked with † and is not a candidate for bold.
+- "± m" after an F1-Recall is half the width of its 95 % bootstrap interval
+  (`intervals.py`); the Avg.'s resamples each benchmark's questions on its own.
 
 Output is deterministic: rows, columns and provenance keys are ordered by rule, not
 by dict insertion order, so the same numbers give the same bytes.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1router.evaluation.plots import SharePanel, grouped_bars_png, kb_shares_png
+from r1router.evaluation.plots import SharePanel, grouped_bars_png, kb_shares_png, labelled_points_png
 from r1router.io.atomic import write_text
 
 # The paper's Table 1 columns, in its order: (dataset key, short name, group).
@@ -52,6 +54,7 @@ MISSING = "–"
 PARTIAL = "†"
 F1_PLOT = "f1_by_benchmark.png"
 KB_PLOT = "kb_distribution.png"
+EFFICIENCY_PLOT = "efficiency.png"
 _FIGURE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)")
 _CSS = (
     "body{font-family:sans-serif;max-width:72em;margin:1em auto}table{border-collapse:collapse}"
@@ -170,8 +173,16 @@ def f1_averages(metrics: Mapping[str, Any]) -> dict[str, tuple[float, bool]]:
     return {method: (value, partial) for method, (value, partial) in averages.items() if value is not None}
 
 
-def _value_table(columns: Sequence[Column], grid: Grid, *, bold_best: bool) -> tuple[list[str], bool]:
-    """Rows = methods, one column per benchmark plus Avg.; returns the lines and whether any Avg. is partial."""
+Margins = dict[str, list[float | None]]  # method -> half-width of the 95 % interval per column, then Avg.
+
+
+def _value_table(
+    columns: Sequence[Column], grid: Grid, *, bold_best: bool, margins: Margins | None = None
+) -> tuple[list[str], bool]:
+    """Rows = methods, one column per benchmark plus Avg.; returns the lines and whether any Avg. is partial.
+
+    With `margins`, a cell reads `value ± margin` (bold applies to the value).
+    """
     averages = {method: _average(values) for method, values in grid.items()}
     matrix = {method: [*values, averages[method][0]] for method, values in grid.items()}
     best: list[float | None] = []
@@ -191,16 +202,96 @@ def _value_table(columns: Sequence[Column], grid: Grid, *, bold_best: bool) -> t
                 text = f"**{text}**"
             if index == len(columns) and averages[method][1]:
                 text += PARTIAL
+            margin = (margins or {}).get(method, [None] * len(values))[index]
+            if value is not None and margin is not None:
+                text += f" ± {margin:.1f}"
             cells.append(text)
         rows.append([_escape(method), *cells])
     partial = any(is_partial for _, is_partial in averages.values())
     return _table(["Method", *(_escape(c.name) for c in columns), "Avg."], rows), partial
 
 
-def _section(heading: str, note: str, columns: Sequence[Column], grid: Grid, *, bold_best: bool = False) -> list[str]:
-    table, partial = _value_table(columns, grid, bold_best=bold_best)
+def _section(
+    heading: str,
+    note: str,
+    columns: Sequence[Column],
+    grid: Grid,
+    *,
+    bold_best: bool = False,
+    margins: Margins | None = None,
+) -> list[str]:
+    table, partial = _value_table(columns, grid, bold_best=bold_best, margins=margins)
     footnote = [f"{PARTIAL} averaged over fewer benchmarks than the other rows."] if partial else []
     return [f"## {heading}", "", note, "", *table, "", *footnote, *([""] if footnote else [])]
+
+
+def _half_width(interval: Any) -> float | None:
+    if not isinstance(interval, Sequence) or len(interval) != 2:
+        return None
+    return (float(interval[1]) - float(interval[0])) / 2
+
+
+def _f1_margins(
+    metrics: Mapping[str, Any], columns: Sequence[Column], methods: Sequence[str], stats: Mapping[str, Any]
+) -> Margins:
+    """Half-widths of each cell's interval (eval.json `f1_recall_ci95`) and of each Avg.'s (eval_stats.json)."""
+    averages = stats.get("avg", {})
+    return {
+        method: [_half_width(metrics[c.key].get(method, {}).get("f1_recall_ci95")) for c in columns]
+        + [_half_width(averages.get(method, {}).get("f1_recall_ci95"))]
+        for method in methods
+    }
+
+
+def _comparisons(stats: Mapping[str, Any]) -> list[str]:
+    """The paired comparisons, one row per pair: difference in Avg., its 95 % interval, the p-value."""
+    rows = [
+        [
+            f"{_escape(c['a'])} − {_escape(c['b'])}",
+            f"{c['diff']:+.2f}",
+            f"[{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]",
+            f"{c['p_value']:.4f}",
+        ]
+        for c in stats.get("comparisons", [])
+    ]
+    if not rows:
+        return []
+    note = (
+        "Avg. F1-Recall of A minus B over the same questions: a paired bootstrap interval (each benchmark "
+        "resampled on its own) and a two-sided sign-flip permutation p-value (`r1router/evaluation/intervals.py`)."
+    )
+    return ["## Paired comparisons", "", note, "", *_table(["A − B", "Δ Avg.", "95 % interval", "p"], rows), ""]
+
+
+def efficiency_rows(metrics: Mapping[str, Any]) -> list[tuple[str, float, float, float]]:
+    """(method, Avg. F1-Recall, retrievals per question, seconds per question) for methods on every benchmark.
+
+    The paper's efficiency claim is fewer, better retrievals: quality against what it cost.
+    """
+    columns, methods = benchmark_columns(metrics), method_order(metrics)
+    averages = f1_averages(metrics)
+    rows = []
+    for method in methods:
+        if method not in averages or averages[method][1]:
+            continue
+        retrievals = [_number(metrics, c.key, method, "retrievals_per_question") for c in columns]
+        seconds = [_number(metrics, c.key, method, "mean_latency_seconds") for c in columns]
+        if None in retrievals or None in seconds:
+            continue
+        rows.append((method, averages[method][0], sum(retrievals) / len(columns), sum(seconds) / len(columns)))
+    return rows
+
+
+def _efficiency(metrics: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [_escape(method), _cell(f1), f"{retrievals:.2f}", _cell(f1 / retrievals) if retrievals else MISSING, f"{s:.1f}"]
+        for method, f1, retrievals, s in efficiency_rows(metrics)
+    ]
+    if not rows:
+        return []
+    note = "Avg. F1-Recall against the mean retrievals and seconds per question (methods on every benchmark)."
+    header = ["Method", "Avg. F1-Recall", "Retrievals / question", "F1 per retrieval", "Seconds / question"]
+    return ["## Efficiency", "", note, "", *_table(header, rows), ""]
 
 
 def _question_counts(metrics: Mapping[str, Any], columns: Sequence[Column]) -> str:
@@ -219,8 +310,12 @@ def table1_markdown(
     title: str,
     provenance: Mapping[str, str],
     figures: Sequence[tuple[str, str]] = (),
+    stats: Mapping[str, Any] | None = None,
 ) -> str:
-    """The whole Markdown report; `figures` are (caption, relative path) pairs to embed after the tables."""
+    """The whole Markdown report; `figures` are (caption, relative path) pairs to embed after the tables.
+
+    `stats` (eval_stats.json: Avg. intervals and paired comparisons) adds the Avg.'s ± and the comparisons table.
+    """
     _check(metrics)
     columns = benchmark_columns(metrics)
     methods = method_order(metrics)
@@ -236,13 +331,16 @@ def table1_markdown(
     ]
     lines += _section(
         "F1-Recall (%)",
-        "As in the paper's Table 1; the best value per column in **bold**.",
+        "As in the paper's Table 1; the best value per column in **bold**; ± half the 95 % bootstrap interval.",
         columns,
         _grid(metrics, columns, methods, "f1_recall"),
         bold_best=True,
+        margins=_f1_margins(metrics, columns, methods, stats or {}),
     )
     counts = _question_counts(metrics, columns)
     lines += [counts, ""] if counts else []
+    lines += _comparisons(stats or {})
+    lines += _efficiency(metrics)
     lines += _section(
         "Retrievals per question",
         "Mean number of KB retrievals per question.",
@@ -316,17 +414,22 @@ def write_report(
     provenance: Mapping[str, str],
     *,
     title: str = "R1-Router evaluation",
+    stats: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Write the two figures, then the Markdown that embeds them; return [markdown, f1 plot, KB plot].
+    """Write the figures, then the Markdown that embeds them; return [markdown, f1 plot, KB plot, efficiency plot].
 
     The Markdown is rendered (and so validated) before anything is written, and
     written last, so a report file never points at figures that failed to draw.
     """
     out_md, plots_dir = Path(out_md), Path(plots_dir)
-    f1_png, kb_png = plots_dir / F1_PLOT, plots_dir / KB_PLOT
+    f1_png, kb_png, efficiency_png = plots_dir / F1_PLOT, plots_dir / KB_PLOT, plots_dir / EFFICIENCY_PLOT
     relative = Path(os.path.relpath(plots_dir, out_md.parent)).as_posix()
-    figures = [("F1-Recall by benchmark", f"{relative}/{F1_PLOT}"), ("KB choice per step", f"{relative}/{KB_PLOT}")]
-    markdown = table1_markdown(metrics, title=title, provenance=provenance, figures=figures)
+    figures = [
+        ("F1-Recall by benchmark", f"{relative}/{F1_PLOT}"),
+        ("KB choice per step", f"{relative}/{KB_PLOT}"),
+        ("F1-Recall against retrievals per question", f"{relative}/{EFFICIENCY_PLOT}"),
+    ]
+    markdown = table1_markdown(metrics, title=title, provenance=provenance, figures=figures, stats=stats)
     columns, methods = benchmark_columns(metrics), method_order(metrics)
     grid = _grid(metrics, columns, methods, "f1_recall")
     grouped_bars_png(
@@ -342,8 +445,15 @@ def write_report(
         if any(panels):
             rows.append((method, panels))
     kb_shares_png(kb_png, [c.name for c in columns], rows, title="Share of KB choices per routing step")
+    labelled_points_png(
+        efficiency_png,
+        [(method, retrievals, f1) for method, f1, retrievals, _ in efficiency_rows(metrics)],
+        xlabel="Retrievals per question (mean over benchmarks)",
+        ylabel="Avg. F1-Recall (%)",
+        title="Quality against retrieval cost",
+    )
     write_text(out_md, markdown)
-    return [out_md, f1_png, kb_png]
+    return [out_md, f1_png, kb_png, efficiency_png]
 
 
 def report_html(markdown: str, base: Path) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from r1router.benchmarks.registry import DatasetRule, dataset_rule
 from r1router.errors import DataError
 from r1router.evaluation.f1_recall import exact_match, extract_answer, f1_recall
+from r1router.evaluation.intervals import cell_interval
 from r1router.io.jsonl import iter_jsonl
 
 
@@ -159,6 +160,9 @@ def format_score(report: ScoreReport) -> str:
         [
             f"{report.dataset}: {report.count} answers scored from {report.path}",
             f"Exact match: {100 * report.exact_match:.2f}",
+            "F1-Recall 95 % bootstrap interval: [{:.2f}, {:.2f}]".format(
+                *cell_interval([100 * float(value) for value in report.f1_recalls])
+            ),
             f"F1-Recall: {report.f1_recall_percent:.2f}",
         ]
     )

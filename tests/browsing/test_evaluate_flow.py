@@ -35,7 +35,7 @@ def fake_method(method: str, question_files: dict, predictions_dir: str, **_: ob
         folder = Path(predictions_dir) / benchmark
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{method}.jsonl").write_text(json.dumps({"method": method}) + "\n")
-        results[benchmark] = {"f1_recall": score, "questions": 1}
+        results[benchmark] = {"f1_recall": score, "questions": 1, "f1_recall_per_question": [score]}
     return results
 
 
@@ -78,9 +78,13 @@ def test_evaluate_logs_method_runs_avg_metrics_report_and_prefect_summary(worksp
     assert f"- mlflow_run_id: `{run_id}`" in (workspace / "reports/table1.md").read_text()
     assert evaluate.data.tags["data_version"] in (workspace / "reports/table1.md").read_text()
     files = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "plots")}
-    assert {"table1.md", "table1.html", "eval.json", "plots/f1_by_benchmark.png"} <= files
+    assert {"table1.md", "table1.html", "eval.json", "eval_stats.json", "plots/f1_by_benchmark.png"} <= files
     for method in methods:
         assert evaluate.data.metrics[f"avg/{method}/f1_recall"] == pytest.approx(20.0)
+    # every method scored the same: no difference, nothing to reject; per-question scores stay out of eval.json
+    assert evaluate.data.metrics["compare/step-grpo-vs-sft/diff"] == 0.0
+    assert evaluate.data.metrics["compare/step-grpo-vs-sft/p_value"] == 1.0
+    assert "f1_recall_per_question" not in (workspace / "metrics/eval.json").read_text()
     children = client.search_runs([evaluate.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run_id}'")
     assert sorted(child.data.tags["method"] for child in children) == sorted(methods)
     for child in children:

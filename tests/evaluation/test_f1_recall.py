@@ -237,6 +237,7 @@ def test_score_file_tabfact(tmp_path):
     assert report.f1_recall == pytest.approx(2 / 3)
     assert report.exact_match == pytest.approx(1 / 3)
     assert format_score(report).splitlines()[-1] == "F1-Recall: 66.67"
+    assert "F1-Recall 95 % bootstrap interval: [0.00, 100.00]" in format_score(report)  # 3 answers: anything
 
 
 def test_score_file_infoseek_and_dyn_vqa(tmp_path):

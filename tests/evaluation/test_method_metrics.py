@@ -50,6 +50,8 @@ def test_method_metrics_in_percent_with_rates():
     ]
     metrics = method_metrics(questions, trajectories, routes=True, max_steps=3)
     assert metrics["f1_recall"] == 50.0 and metrics["exact_match"] == 50.0
+    assert metrics["f1_recall_per_question"] == [100.0, 0.0]  # what the paired comparisons resample
+    assert metrics["f1_recall_ci95"] == [0.0, 100.0]  # two questions, one right: anything from none to both
     assert metrics["routing_accuracy"] == 0.75
     assert metrics["format_error_rate"] == 0.125
     assert metrics["questions_per_second"] == 1.0

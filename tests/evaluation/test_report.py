@@ -199,7 +199,12 @@ def assert_png(path):
 def test_write_report_writes_markdown_and_two_pngs(tmp_path):
     out_md, plots_dir = tmp_path / "reports" / "eval.md", tmp_path / "plots" / "eval"
     paths = write_report(synthetic(), out_md, plots_dir, PROVENANCE, title="Demo evaluation")
-    assert paths == [out_md, plots_dir / "f1_by_benchmark.png", plots_dir / "kb_distribution.png"]
+    assert paths == [
+        out_md,
+        plots_dir / "f1_by_benchmark.png",
+        plots_dir / "kb_distribution.png",
+        plots_dir / "efficiency.png",
+    ]
     text = out_md.read_text(encoding="utf-8")
     assert text.startswith("# Demo evaluation\n")
     assert "![F1-Recall by benchmark](../plots/eval/f1_by_benchmark.png)" in text
@@ -208,7 +213,11 @@ def test_write_report_writes_markdown_and_two_pngs(tmp_path):
     with Image.open(paths[2]) as kb:
         assert kb.size[0] > kb.size[1]  # one row (step-grpo) by three benchmark columns
     # Atomic writes leave no temporary siblings behind.
-    assert sorted(p.name for p in plots_dir.iterdir()) == ["f1_by_benchmark.png", "kb_distribution.png"]
+    assert sorted(p.name for p in plots_dir.iterdir()) == [
+        "efficiency.png",
+        "f1_by_benchmark.png",
+        "kb_distribution.png",
+    ]
     assert [p.name for p in out_md.parent.iterdir()] == ["eval.md"]
     first = [p.read_bytes() for p in paths]
     write_report(synthetic(), out_md, plots_dir, PROVENANCE, title="Demo evaluation")
@@ -219,3 +228,22 @@ def test_kb_plot_is_still_written_without_routers(tmp_path):
     metrics = {"demo_tabfact": {"direct": entry(50.0), "rag-all": entry(55.0)}}
     paths = write_report(metrics, tmp_path / "r.md", tmp_path, {})
     assert_png(paths[2])
+
+
+def test_intervals_comparisons_and_efficiency_are_reported():
+    metrics = {
+        "demo_webqa": {"direct": entry(20.0, retrievals=0.0), "step-grpo": entry(60.0, retrievals=1.5)},
+        "demo_tabfact": {"direct": entry(40.0, retrievals=0.0), "step-grpo": entry(50.0, retrievals=0.5)},
+    }
+    metrics["demo_webqa"]["step-grpo"]["f1_recall_ci95"] = [45.0, 75.0]
+    stats = {
+        "avg": {"step-grpo": {"f1_recall": 55.0, "f1_recall_ci95": [47.5, 62.5]}},
+        "comparisons": [{"a": "step-grpo", "b": "direct", "diff": 25.0, "ci95": [12.5, 37.5], "p_value": 0.0123}],
+    }
+    text = table1_markdown(metrics, title="t", provenance={}, stats=stats)
+    [row] = [line for line in text.splitlines() if line.startswith("| step-grpo |") and "±" in line]
+    assert "**60.00** ± 15.0" in row and "**55.00** ± 7.5" in row  # a cell's and the Avg.'s half-widths
+    assert "| step-grpo − direct | +25.00 | [+12.50, +37.50] | 0.0123 |" in text
+    assert "| step-grpo | 55.00 | 1.00 | 55.00 | 0.5 |" in text  # Avg. F1, retrievals, F1 per retrieval, seconds
+    assert "| direct | 30.00 | 0.00 | – | 0.5 |" in text
+    assert "## Paired comparisons" not in table1_markdown(metrics, title="t", provenance={})
