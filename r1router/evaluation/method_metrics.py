@@ -50,6 +50,20 @@ def kb_distribution(trajectories: list[Trajectory]) -> dict[str, dict[str, int]]
     return {step: dict(sorted(counts.items())) for step, counts in per_step.items()}
 
 
+YES_NO = frozenset({"yes", "no", "true", "false"})
+
+
+def guessable(question: Question) -> bool:
+    """An answer a reader can guess without knowing anything: yes/no, or one of the names the question offers.
+
+    "Who is younger, X or Y?" answered "X", or a TabFact-style claim answered "yes",
+    is right half the time by a coin: such questions measure little about retrieval.
+    """
+    text = question.question.lower()
+    golds = [gold.strip().lower() for gold in question.golds if gold.strip()]
+    return bool(golds) and all(gold in YES_NO or gold in text for gold in golds)
+
+
 def _gold_args(question: Question) -> tuple[list[str], list[tuple[float, float]]]:
     # The paper scores a range-valued InfoSeek answer against the range alone.
     return ([] if question.gold_ranges else question.golds), question.gold_ranges
@@ -65,12 +79,16 @@ def method_metrics(
     scores = [100 * value for value in f1]
     em = sum(exact_match(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
     wall = max(t.seconds for t in trajectories)
+    hard = [score for question, score in zip(questions, scores, strict=True) if not guessable(question)]
     return {
         "questions": n,
         "f1_recall": round(100 * sum(f1) / n, 2),
         "f1_recall_ci95": cell_interval(scores),
         # per question, in file order: the paired comparisons between methods need them (popped before eval.json)
         PER_QUESTION: [round(score, 4) for score in scores],
+        "guessable_share": round(100 * (n - len(hard)) / n, 2),  # percent of questions with a guessable answer
+        "chance_f1_recall": round(50 * (n - len(hard)) / n, 2),  # a coin on those (two options each), 0 elsewhere
+        "f1_recall_unguessable": round(sum(hard) / len(hard), 2) if hard else None,
         "exact_match": round(100 * em / n, 2),
         "retrievals_per_question": round(sum(t.retrievals for t in trajectories) / n, 3),
         "routing_accuracy": routing_accuracy(questions, trajectories, max_steps) if routes else None,

@@ -243,6 +243,27 @@ def _f1_margins(
     }
 
 
+def _chance(metrics: Mapping[str, Any], columns: Sequence[Column], methods: Sequence[str]) -> list[str]:
+    """Each benchmark's chance level, and F1-Recall on the questions whose answer cannot be guessed.
+
+    Every method answers the same questions, so any method's `guessable_share` is the benchmark's.
+    """
+    levels = []
+    for column in columns:
+        entries = [e for e in metrics[column.key].values() if e.get("guessable_share") is not None]
+        if entries:
+            share, chance = entries[0]["guessable_share"], entries[0]["chance_f1_recall"]
+            levels.append(f"{_escape(column.name)} {chance:.2f} ({share:.0f} % guessable)")
+    if not levels:
+        return []
+    note = (
+        "A question is guessable when its answer is yes/no or a name the question itself offers (a two-way "
+        "comparison): a coin scores half of those. Chance F1-Recall: " + " · ".join(levels) + "."
+    )
+    grid = _grid(metrics, columns, methods, "f1_recall_unguessable")
+    return _section("F1-Recall on questions that cannot be guessed (%)", note, columns, grid, bold_best=True)
+
+
 def _comparisons(stats: Mapping[str, Any]) -> list[str]:
     """The paired comparisons, one row per pair: difference in Avg., its 95 % interval, the p-value."""
     rows = [
@@ -339,6 +360,7 @@ def table1_markdown(
     )
     counts = _question_counts(metrics, columns)
     lines += [counts, ""] if counts else []
+    lines += _chance(metrics, columns, methods)
     lines += _comparisons(stats or {})
     lines += _efficiency(metrics)
     lines += _section(

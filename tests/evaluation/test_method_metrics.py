@@ -63,3 +63,17 @@ def test_range_golds_score_against_the_range_alone():
     metrics = method_metrics([q], [trajectory([None], answer="6.8")], routes=False, max_steps=3)
     assert metrics["f1_recall"] == 100.0
     assert metrics["routing_accuracy"] is None
+
+
+def test_guessable_questions_give_the_chance_level_and_the_rest_their_own_f1():
+    from r1router.benchmarks.schema import Question
+    from r1router.evaluation.method_metrics import guessable
+
+    comparison = Question("a", "Who is younger, Mara Ellison or Ivo Brandt?", ["Ivo Brandt"], "demo_2wikimultihopqa")
+    claim = Question("b", "Lake Dunmere is deeper than 40 metres.", ["yes"], "demo_tabfact")
+    bridge = Question("c", "Where was the director of The Copper Lantern born?", ["Dorvik"], "demo_2wikimultihopqa")
+    assert [guessable(q) for q in (comparison, claim, bridge)] == [True, True, False]
+    answers = [trajectory([None], answer="Ivo Brandt"), trajectory([None], answer="no"), trajectory([None], "Dorvik")]
+    metrics = method_metrics([comparison, claim, bridge], answers, routes=False, max_steps=3)
+    assert metrics["guessable_share"] == 66.67 and metrics["chance_f1_recall"] == 33.33
+    assert metrics["f1_recall_unguessable"] == 100.0  # the bridge question alone

@@ -247,3 +247,19 @@ def test_intervals_comparisons_and_efficiency_are_reported():
     assert "| step-grpo | 55.00 | 1.00 | 55.00 | 0.5 |" in text  # Avg. F1, retrievals, F1 per retrieval, seconds
     assert "| direct | 30.00 | 0.00 | – | 0.5 |" in text
     assert "## Paired comparisons" not in table1_markdown(metrics, title="t", provenance={})
+
+
+def test_chance_levels_and_unguessable_f1_are_reported():
+    metrics = {
+        "demo_tabfact": {"direct": entry(50.0), "step-grpo": entry(60.0)},
+        "demo_webqa": {"direct": entry(20.0), "step-grpo": entry(40.0)},
+    }
+    for method, hard in (("direct", 10.0), ("step-grpo", 30.0)):
+        metrics["demo_tabfact"][method] |= {"guessable_share": 100.0, "chance_f1_recall": 50.0}
+        metrics["demo_webqa"][method] |= {"guessable_share": 25.0, "chance_f1_recall": 12.5}
+        metrics["demo_webqa"][method]["f1_recall_unguessable"] = hard
+    text = table1_markdown(metrics, title="t", provenance={})
+    assert "Chance F1-Recall: TabFact 50.00 (100 % guessable) · WebQA 12.50 (25 % guessable)." in text
+    section = text.split("## F1-Recall on questions that cannot be guessed (%)")[1].split("##")[0]
+    assert "| step-grpo | – | **30.00** | 30.00† |" in section  # TabFact has no unguessable question
+    assert "cannot be guessed" not in table1_markdown({"demo_webqa": {"direct": entry(1.0)}}, title="t", provenance={})
