@@ -28,6 +28,7 @@ from r1router.router.hf_generate import HFPolicy
 from r1router.training.common import (
     MetricsCallback,
     ProgressCallback,
+    balance_by_gold_kb,
     filter_by_length,
     input_hashes,
     load_rows,
@@ -120,6 +121,8 @@ def train_stage(
     were already logged to, or None).
     """
     rows = load_rows(train_file, settings["step_types"])[: settings.get("max_rows") or None]
+    if settings.get("balance_kbs"):
+        rows = balance_by_gold_kb(rows)
     hashes = input_hashes([train_file, *inputs], base_model)
     fingerprint = run_fingerprint(hashes, settings)
     checkpoint_dir = Path(checkpoint_root) / fingerprint

@@ -190,3 +190,20 @@ def test_cli_converts_the_released_file(released_sample, tmp_path):
     assert result.exit_code == 0, result.output
     assert "376 step rows (173 ret, 203 ans) from 60 trajectories" in result.output
     assert len(read_step_rows(out)) == 376
+
+
+def test_balancing_repeats_routing_rows_until_every_gold_kb_is_as_frequent_as_the_largest():
+    from r1router.training.common import balance_by_gold_kb
+    from r1router.training.steps import StepRow
+
+    def ret(retriever: str, n: int) -> StepRow:
+        return StepRow("ret", f"q{n}", "system", {"query": "sub", "retriever": [retriever]})
+
+    rows = [ret("None", i) for i in range(4)] + [ret("Text Retriever", 10), ret("Table Retriever", 20)]
+    answer = StepRow("ans", "qa", "system", "Paris")
+    balanced = balance_by_gold_kb([*rows, answer])
+    assert Counter(row.gold_kb for row in balanced if row.step_type == "ret") == {None: 4, "text": 4, "table": 4}
+    assert balanced[-1] is answer and balanced[:3] == [rows[5], rows[4], rows[0]]  # table, text, stop, interleaved
+    stops = [row.problem for row in balanced if row.step_type == "ret" and row.gold_kb is None]
+    assert stops == ["q0", "q1", "q2", "q3"]  # order kept within a group
+    assert balance_by_gold_kb([answer]) == [answer]
