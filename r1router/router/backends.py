@@ -14,12 +14,13 @@ Backends:
 - `hf-causal`: a transformers causal chat LM in this process (`policy.CausalLMPolicy`);
 - `hf-vl`: a transformers image-text-to-text model in this process (`policy_vl.VisionLanguagePolicy`);
 - `openai`: a model behind an OpenAI-compatible server, vLLM or SGLang (`policy_openai.OpenAIPolicy`);
+- `vllm`: a vLLM engine in this process (`policy_vllm.VLLMPolicy`; a CUDA machine with `vllm` installed);
 - `auto`: one of the two HF backends, picked by the checkpoint's config (a
   vision tower means `hf-vl`). The only backend that looks inside the model;
   it keeps a plain directory working.
 
-A new backend (an in-process vLLM engine, say) is one more name in
-`BACKENDS` and one more branch in `load_policy`; no caller changes.
+A new backend is one more name in `BACKENDS` and one more branch in
+`load_policy`; no caller changes.
 
 This module imports no ML framework: flows parse and validate specs before
 any model is loaded, and the HF backends are imported only when one is built.
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from r1router.router.hf_generate import HFPolicy
 
 HF_BACKENDS = ("auto", "hf-causal", "hf-vl")
-BACKENDS = (*HF_BACKENDS, "openai")
+BACKENDS = (*HF_BACKENDS, "vllm", "openai")
 SPEC_KEYS = ("backend", "model", "device", "precision", "endpoint")
 
 
@@ -71,7 +72,7 @@ class PolicySpec:
     @property
     def local_model(self) -> str | None:
         """The model directory whose content decides the outputs, or None when a server holds the model."""
-        return self.model if self.backend in HF_BACKENDS else None
+        return self.model if self.backend != "openai" else None
 
     def describe(self) -> str:
         """What serves the policy, in one line (an MLflow tag): the directory itself for `auto`."""
@@ -115,13 +116,20 @@ def load_policy(spec: PolicySpec) -> Policy:
     """The policy `spec` names, on the backend it names."""
     if spec.endpoint is not None:  # backend openai (PolicySpec allows an endpoint nowhere else)
         return OpenAIPolicy(spec.endpoint)
+    if spec.backend == "vllm":
+        from r1router.router.policy_vllm import VLLMPolicy
+
+        verify_model_dir(Path(str(spec.model)))
+        return VLLMPolicy.load(str(spec.model), spec.precision, multimodal=is_vision_language(str(spec.model)))
     return load_hf_policy(spec)
 
 
 def load_hf_policy(spec: PolicySpec) -> HFPolicy:
     """An in-process transformers policy (what training and its held-out check need); a served model is refused."""
     if spec.backend not in HF_BACKENDS or spec.model is None:
-        raise ConfigError(f"backend {spec.backend} serves the model elsewhere; this needs one of {list(HF_BACKENDS)}")
+        raise ConfigError(
+            f"backend {spec.backend} gives no in-process transformers model; this needs one of {list(HF_BACKENDS)}"
+        )
     backend = spec.backend
     if backend == "auto":
         verify_model_dir(Path(spec.model))  # before AutoConfig, whose error on a missing directory is obscure

@@ -35,7 +35,8 @@ def test_a_mapping_names_its_backend_and_may_set_its_own_precision():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"backend": "vllm", "model": "m"}, r"^evaluate.methods.x: unknown backend 'vllm'"),
+        ({"backend": "sglang", "model": "m"}, r"^evaluate.methods.x: unknown backend 'sglang'"),
+        ({"backend": "vllm"}, r"vllm needs `model`"),
         ({"model": "m", "dtype": "bf16"}, r"^evaluate.methods.x: unknown keys \['dtype'\]"),
         ({"backend": "hf-vl"}, r"hf-vl needs `model`"),
         ({"backend": "hf-causal", "model": "m", "endpoint": ENDPOINT}, r"and no `endpoint`"),
@@ -83,7 +84,7 @@ def test_explicit_backends_load_without_looking_inside_the_model(loads):
 def test_openai_builds_the_client_and_loads_no_model(loads):
     policy = load_policy(policy_spec({"backend": "openai", "endpoint": ENDPOINT}, "m"))
     assert isinstance(policy, OpenAIPolicy) and policy.config.model == "served-7b" and loads == []
-    with pytest.raises(ConfigError, match="serves the model elsewhere"):
+    with pytest.raises(ConfigError, match="gives no in-process transformers model"):
         load_hf_policy(policy_spec({"backend": "openai", "endpoint": ENDPOINT}, "m"))
 
 
