@@ -3,8 +3,12 @@
 `KnowledgeBase` needs only `VectorIndex` (search, ntotal), so a sharded or
 remote index can stand in for faiss without touching search. Of the faiss
 ones, flat is exact and right for small KBs; HNSW and IVF trade a little
-recall for speed on large ones. A faiss index lives on the GPU when faiss has
-GPU support and one is present; it is always saved in CPU form.
+recall for speed on large ones, and IVF-PQ also memory (a 384-d vector in 96
+bytes instead of 1,536). IVF and IVF-PQ train on a seeded sample, so training
+is bounded at any size. `check_fits` estimates a build's peak memory from
+faiss's layouts and refuses one that will not fit, before it starts. A faiss
+index lives on the GPU when faiss has GPU support and one is present; it is
+always saved in CPU form.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Protocol
 
 import faiss
 import numpy as np
+import psutil
 
 from r1router.errors import ConfigError, DataError
 from r1router.io import atomic_path
@@ -37,44 +42,114 @@ class VectorIndex(Protocol):
         ...
 
 
-INDEX_TYPES = ("flat", "hnsw", "ivf")
+INDEX_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
+PQ_TRAIN_PER_CENTROID = 39  # faiss warns below 39 training points per centroid (k-means clustering)
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    type: str = "flat"  # flat | hnsw | ivf
+    type: str = "flat"  # flat | hnsw | ivf | ivfpq
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 64
     ivf_nlist: int = 0  # 0: about 4*sqrt(n)
     ivf_nprobe: int = 16
+    pq_m: int = 0  # ivfpq: sub-quantisers, one byte each at 8 bits (0: dim / 4; must divide dim)
+    pq_bits: int = 8
+    train_sample: int = 0  # ivf, ivfpq: train on a seeded sample of this many vectors (0: 256 per list)
+    seed: int = 0
 
     def __post_init__(self) -> None:
         # Checked here, not when the index is built: a typo must not cost an embedding run first.
         if self.type not in INDEX_TYPES:
             raise ConfigError(f"unknown index type '{self.type}' (use {', '.join(INDEX_TYPES)})")
 
+    def nlist(self, count: int) -> int:
+        return self.ivf_nlist or max(1, min(count // PQ_TRAIN_PER_CENTROID, int(4 * np.sqrt(count))))
+
+    def subquantizers(self, dim: int) -> int:
+        m = self.pq_m or max(1, dim // 4)
+        if dim % m:
+            raise ConfigError(f"ivfpq: pq_m={m} must divide the embedding dimension {dim}")
+        return m
+
+    def train_size(self, count: int) -> int:
+        """How many vectors train an IVF/PQ index: a sample bounds the training's memory and time at any n."""
+        if self.type not in ("ivf", "ivfpq"):
+            return 0
+        return min(count, self.train_sample or 256 * self.nlist(count))
+
 
 def gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
+def index_bytes(count: int, dim: int, config: IndexConfig) -> int:
+    """Memory the built index holds (faiss's layouts: vectors or codes, ids, graph links, centroids)."""
+    vectors = count * dim * 4
+    if config.type == "flat":
+        return vectors
+    if config.type == "hnsw":
+        return vectors + count * config.hnsw_m * 2 * 4 * 21 // 20  # level-0 links (2M), ~5 % more above
+    inverted = count * 8 + config.nlist(count) * dim * 4  # ids and centroids
+    if config.type == "ivf":
+        return vectors + inverted
+    m = config.subquantizers(dim)
+    codebooks = m * 2**config.pq_bits * (dim // m) * 4
+    return count * m * config.pq_bits // 8 + inverted + codebooks
+
+
+def build_bytes(count: int, dim: int, config: IndexConfig) -> int:
+    """Peak memory of a KB build's index step: every embedding in memory, the index, and its training sample."""
+    return count * dim * 4 + index_bytes(count, dim, config) + config.train_size(count) * dim * 4
+
+
+def check_fits(count: int, dim: int, config: IndexConfig, available: int | None = None) -> int:
+    """The build's estimated peak bytes; a ConfigError before any work when it exceeds 90 % of available memory."""
+    need = build_bytes(count, dim, config)
+    available = psutil.virtual_memory().available if available is None else available
+    if need > 0.9 * available:
+        gib = 1024**3
+        raise ConfigError(
+            f"a {config.type} index of {count:,} x {dim} vectors needs about {need / gib:.1f} GiB to build "
+            f"({count * dim * 4 / gib:.1f} GiB of embeddings, {index_bytes(count, dim, config) / gib:.1f} GiB of "
+            f"index), but {available / gib:.1f} GiB is available: use `ivfpq` (compressed codes), or a machine "
+            "with more memory"
+        )
+    return need
+
+
 def build_index(vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = vectors.shape[1]
+    count, dim = vectors.shape
     if config.type == "flat":
         index = faiss.IndexFlatIP(dim)
     elif config.type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.hnsw_ef_construction
         index.hnsw.efSearch = config.hnsw_ef_search
-    else:  # ivf (IndexConfig allows no other type)
-        nlist = config.ivf_nlist or max(1, min(len(vectors) // 39, int(4 * np.sqrt(len(vectors)))))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+    else:  # ivf, ivfpq: trained on a seeded sample
+        index = _inverted_index(count, dim, config)
+        sample = np.random.default_rng(config.seed).choice(count, config.train_size(count), replace=False)
+        index.train(vectors[np.sort(sample)])
         index.nprobe = config.ivf_nprobe
     index.add(vectors)
     return index
+
+
+def _inverted_index(count: int, dim: int, config: IndexConfig) -> faiss.Index:
+    nlist = config.nlist(count)
+    quantizer = faiss.IndexFlatIP(dim)
+    if config.type == "ivf":
+        return faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    needed = PQ_TRAIN_PER_CENTROID * 2**config.pq_bits
+    if config.train_size(count) < needed:
+        raise ConfigError(
+            f"ivfpq with {config.pq_bits}-bit codes trains on at least {needed:,} vectors; this KB has {count:,} "
+            "(or train_sample is smaller): use flat, hnsw or ivf"
+        )
+    m = config.subquantizers(dim)
+    return faiss.IndexIVFPQ(quantizer, dim, nlist, m, config.pq_bits, faiss.METRIC_INNER_PRODUCT)
 
 
 def to_search_device(index: faiss.Index, device: str) -> faiss.Index:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from r1router.errors import ConfigError, DataError
-from r1router.kb.index import IndexConfig, build_index, load_index, save_index
+from r1router.kb.index import IndexConfig, build_bytes, build_index, check_fits, index_bytes, load_index, save_index
 
 
 def unit_vectors(n, dim=32, seed=0):
@@ -11,7 +11,14 @@ def unit_vectors(n, dim=32, seed=0):
 
 
 @pytest.mark.parametrize(
-    "config", [IndexConfig("flat"), IndexConfig("hnsw", hnsw_m=16), IndexConfig("ivf", ivf_nprobe=8)]
+    "config",
+    [
+        IndexConfig("flat"),
+        IndexConfig("hnsw", hnsw_m=16),
+        IndexConfig("ivf", ivf_nprobe=8),
+        IndexConfig("ivf", ivf_nprobe=8, train_sample=800),
+        IndexConfig("ivfpq", ivf_nlist=8, ivf_nprobe=8, pq_m=8, pq_bits=4),
+    ],
 )
 def test_each_index_type_finds_the_vectors_themselves(config):
     vectors = unit_vectors(2000)
@@ -41,3 +48,31 @@ def test_count_mismatch_and_garbage_are_refused(tmp_path):
     path.write_bytes(b"not an index")
     with pytest.raises(DataError, match="not a readable faiss index"):
         load_index(path, 10)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [IndexConfig("flat"), IndexConfig("hnsw"), IndexConfig("ivf"), IndexConfig("ivfpq", pq_bits=6, ivf_nlist=16)],
+)
+def test_the_memory_estimate_is_within_a_quarter_of_the_saved_index(tmp_path, config):
+    vectors = unit_vectors(4000, dim=64)
+    path = tmp_path / "index.faiss"
+    save_index(build_index(vectors, config), path)
+    assert index_bytes(4000, 64, config) == pytest.approx(path.stat().st_size, rel=0.25)
+
+
+def test_a_build_that_will_not_fit_is_refused_before_it_starts():
+    gib = 1024**3
+    flat = IndexConfig("flat")
+    assert check_fits(1_000_000, 384, flat, available=8 * gib) == build_bytes(1_000_000, 384, flat)
+    with pytest.raises(ConfigError, match=r"needs about 71\.5 GiB to build .* 16\.0 GiB is available: use `ivfpq`"):
+        check_fits(25_000_000, 384, flat, available=16 * gib)
+    compressed = IndexConfig("ivfpq")  # 96 bytes a vector instead of 1,536: the index is ~16x smaller
+    assert index_bytes(25_000_000, 384, compressed) < index_bytes(25_000_000, 384, flat) / 12
+
+
+def test_ivfpq_refuses_too_few_vectors_and_a_sub_quantiser_count_that_does_not_divide():
+    with pytest.raises(ConfigError, match=r"trains on at least 9,984 vectors; this KB has 2,000"):
+        build_index(unit_vectors(2000), IndexConfig("ivfpq"))
+    with pytest.raises(ConfigError, match="pq_m=5 must divide the embedding dimension 32"):
+        build_index(unit_vectors(2000), IndexConfig("ivfpq", pq_m=5, pq_bits=4))
