@@ -100,8 +100,14 @@ def index_bytes(count: int, dim: int, config: IndexConfig) -> int:
 
 
 def build_bytes(count: int, dim: int, config: IndexConfig) -> int:
-    """Peak memory of a KB build's index step: every embedding in memory, the index, and its training sample."""
-    return count * dim * 4 + index_bytes(count, dim, config) + config.train_size(count) * dim * 4
+    """Peak memory of a KB build's index step: every embedding in memory, the index, and its training sample.
+
+    IVF-PQ also holds the sample's residuals while training its codebooks, and
+    one block of residuals (faiss adds 65,536 at a time) while encoding.
+    """
+    sample = config.train_size(count) * dim * 4
+    working = sample + (sample + min(count, 65_536) * dim * 4 if config.type == "ivfpq" else 0)
+    return count * dim * 4 + index_bytes(count, dim, config) + working
 
 
 def check_fits(count: int, dim: int, config: IndexConfig, available: int | None = None) -> int:

@@ -1,0 +1,153 @@
+"""Index types at scale: the memory estimate against measured peak RSS, and speed and recall against flat.
+
+    python scripts/bench_index.py [--count 1000000] [--types flat,hnsw,ivf,ivfpq] [--real 12000]
+
+1. Memory: for each type, a fresh process builds the index over `--count` random
+   unit vectors of 384 dimensions (MiniLM's) through `build_index`, as a KB build
+   does, and reports its peak RSS above the RSS it started with (sampled every 5 ms), next to
+   `r1router.kb.index.build_bytes` minus the embeddings (what the estimate
+   says the index step adds).
+2. Quality: real embeddings (all-MiniLM-L6-v2 over the paper's released
+   validation questions and retrieved passages, `R1ROUTER_RELEASE_DIR`), each
+   type's queries/s and recall@10 against exact (flat) search of the same
+   queries.
+The last line printed is a JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from r1router.kb.index import IndexConfig, build_bytes, build_index
+
+DIM = 384
+CONFIGS = {
+    "flat": IndexConfig("flat"),
+    "hnsw": IndexConfig("hnsw"),
+    "ivf": IndexConfig("ivf"),
+    "ivfpq": IndexConfig("ivfpq"),
+}
+
+
+def unit_vectors(count: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, dim), dtype=np.float32)
+    for start in range(0, count, 100_000):  # in blocks: no float64 copy of the whole matrix
+        block = rng.standard_normal((min(100_000, count - start), dim), dtype=np.float32)
+        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def peak_rss_during(work: Callable[[], object]) -> tuple[int, float]:
+    """(peak RSS above the RSS before `work`, seconds): RSS sampled every 5 ms on a thread while it runs."""
+    process = psutil.Process()
+    before = peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        work()
+    finally:
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    return max(peak, process.memory_info().rss) - before, seconds
+
+
+def one_build(kind: str, count: int) -> dict[str, float]:
+    """In this (fresh) process: build one index over `count` vectors; the peak RSS it added."""
+    vectors = unit_vectors(count)
+    added, seconds = peak_rss_during(lambda: build_index(vectors, CONFIGS[kind]))
+    estimate = build_bytes(count, DIM, CONFIGS[kind]) - count * DIM * 4  # the embeddings were already held
+    return {
+        "measured_gib": added / 1024**3,
+        "estimate_gib": estimate / 1024**3,
+        "seconds": seconds,
+    }
+
+
+def real_texts(limit: int) -> list[str]:
+    """Real text: the paper's released validation questions and the passages its trajectories retrieved."""
+    from r1router.corpus.retrieved import retrieved_passages
+    from r1router.io import read_jsonl
+    from r1router.training.steps import read_released_trajectories
+
+    release = Path(os.environ.get("R1ROUTER_RELEASE_DIR", "../shared/data/r1router-release"))
+    texts: list[str] = []
+    for path in sorted(release.glob("*.jsonl")):
+        if path.name.startswith("stepgrpo"):
+            rows = [row for trajectory in read_released_trajectories(path) for row in trajectory]
+            texts += [passage.text for row in rows for passage in retrieved_passages(row.problem)]
+        else:
+            texts += [str(row.get("question", "")) for row in read_jsonl(path)]
+    unique = sorted({text.strip() for text in texts if text.strip()})
+    return unique[:limit]
+
+
+def quality(limit: int, types: list[str]) -> dict[str, dict[str, float]]:
+    from r1router.encoders.text import TextEncoder
+
+    texts = real_texts(limit)
+    encoder = TextEncoder(Path("models/text_encoder"), "cpu", batch_size=128)
+    vectors = encoder.encode(texts)
+    queries = vectors[np.random.default_rng(1).choice(len(vectors), 1000, replace=False)]
+    _, exact = build_index(vectors, CONFIGS["flat"]).search(queries, 10)
+    out = {"corpus": {"texts": len(texts)}}
+    for kind in types:
+        # ~9.5k real texts are too few to train 8-bit PQ codebooks (39 x 256 vectors): 6-bit codes here.
+        config = replace(CONFIGS[kind], pq_bits=6) if kind == "ivfpq" else CONFIGS[kind]
+        index = build_index(vectors, config)
+        started = time.perf_counter()
+        _, rows = index.search(queries, 10)
+        seconds = time.perf_counter() - started
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, exact, strict=True)])
+        out[kind] = {"queries_per_s": round(len(queries) / seconds, 1), "recall_at_10": round(float(recall), 4)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--types", default="flat,hnsw,ivf,ivfpq")
+    parser.add_argument("--real", type=int, default=12_000, help="real texts to embed for the quality part")
+    parser.add_argument("--one", choices=sorted(CONFIGS), help=argparse.SUPPRESS)  # the per-type child process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_build(args.one, args.count)))
+        return
+    types = args.types.split(",")
+    memory = {}
+    for kind in types:
+        child = subprocess.run(
+            [sys.executable, __file__, "--one", kind, "--count", str(args.count)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(child.stdout.splitlines()[-1])
+        memory[kind] = {key: round(value, 3) for key, value in result.items()}
+        print(f"{kind}: {memory[kind]}", flush=True)
+    print(json.dumps({"count": args.count, "dim": DIM, "memory": memory, "quality": quality(args.real, types)}))
+
+
+if __name__ == "__main__":
+    main()
