@@ -102,11 +102,14 @@ def index_bytes(count: int, dim: int, config: IndexConfig) -> int:
 def build_bytes(count: int, dim: int, config: IndexConfig) -> int:
     """Peak memory of a KB build's index step: every embedding in memory, the index, and its training sample.
 
-    IVF-PQ also holds the sample's residuals while training its codebooks, and
-    one block of residuals (faiss adds 65,536 at a time) while encoding.
+    A sample smaller than the KB is a copy; IVF-PQ also holds the training
+    vectors' residuals while it trains its codebooks, and one block of
+    residuals (faiss adds 65,536 at a time) while encoding.
     """
-    sample = config.train_size(count) * dim * 4
-    working = sample + (sample + min(count, 65_536) * dim * 4 if config.type == "ivfpq" else 0)
+    train = config.train_size(count)
+    working = train * dim * 4 if train < count else 0
+    if config.type == "ivfpq":
+        working += (train + min(count, 65_536)) * dim * 4
     return count * dim * 4 + index_bytes(count, dim, config) + working
 
 
@@ -136,11 +139,18 @@ def build_index(vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
         index.hnsw.efSearch = config.hnsw_ef_search
     else:  # ivf, ivfpq: trained on a seeded sample
         index = _inverted_index(count, dim, config)
-        sample = np.random.default_rng(config.seed).choice(count, config.train_size(count), replace=False)
-        index.train(vectors[np.sort(sample)])
+        index.train(_training_vectors(vectors, config))
         index.nprobe = config.ivf_nprobe
     index.add(vectors)
     return index
+
+
+def _training_vectors(vectors: np.ndarray, config: IndexConfig) -> np.ndarray:
+    """A seeded sample of `train_size` rows in their order, or all of them (no copy) when that is every row."""
+    size = config.train_size(len(vectors))
+    if size >= len(vectors):
+        return vectors
+    return vectors[np.sort(np.random.default_rng(config.seed).choice(len(vectors), size, replace=False))]
 
 
 def _inverted_index(count: int, dim: int, config: IndexConfig) -> faiss.Index:
