@@ -40,6 +40,7 @@ def corpus_flow() -> dict:
                 work_root=params["work_dir"],
                 data=input_version(*inputs),
                 code=code,
+                distributed=params.get("distributed"),
             )
         publish_metrics("corpus", metrics, mlflow)
     return metrics

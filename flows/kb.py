@@ -51,6 +51,7 @@ def kb_flow() -> dict:
                 settings=settings,
                 data=input_version(input_path) + encoder_fingerprint(encoder),
                 code=code,
+                distributed=params.get("distributed"),
             )
         recall = retrieval_recall_task(
             kb_root=str(out_root),

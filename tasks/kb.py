@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import task
 
 from r1router.benchmarks.loaders import load_split
+from r1router.distributed.engine import Engine
 from r1router.encoders.clip_train import ClipTrainConfig, train_clip
 from r1router.io import read_parquet
 from r1router.kb.build import build_kb
@@ -27,7 +28,7 @@ def train_image_encoder_task(image_kb: str, out_dir: str, train: dict, data: str
     return metrics
 
 
-@task(name="build-kb", cache_policy=CACHE_POLICY, persist_result=True, timeout_seconds=7200)
+@task(name="build-kb", cache_policy=CACHE_POLICY - "distributed", persist_result=True, timeout_seconds=7200)
 def build_kb_task(
     kind: str,
     input_path: str,
@@ -38,10 +39,12 @@ def build_kb_task(
     settings: dict,
     data: str,
     code: str,
+    distributed: dict | None = None,
 ) -> dict:
     """`data` (input and encoder content hash) and `code` key the cache; they are not used otherwise.
 
-    The stage owns `out_dir` (a DVC output): it replaces the KB there.
+    The stage owns `out_dir` (a DVC output): it replaces the KB there. `distributed` (the stage's
+    engine, `r1router.distributed`) is left out of the key: every engine builds the same bytes.
     """
     manifest, stats = build_kb(
         kind,
@@ -55,6 +58,7 @@ def build_kb_task(
         batch_size=settings["batch_size"],
         replace=True,
         max_passage_words=settings["max_passage_words"],
+        engine=Engine.from_params(distributed),
     )
     write_stamp(out_dir)
     return {"manifest": manifest, "stats": stats}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.corpus.shards import MANIFEST, read_manifest
+from r1router.distributed.engine import Engine
 from r1router.errors import ConfigError
 
 FORMATS: dict[str, tuple[str, ...]] = {  # format → the options its builder takes besides input and out_dir
@@ -33,15 +34,19 @@ def check_build(name: str, spec: Any) -> dict[str, Any]:
     return spec
 
 
-def run_build(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Run one build into `out_dir` (resuming a run in progress there); return its manifest(s)."""
+def run_build(spec: dict[str, Any], out_dir: Path, engine: Engine | None = None) -> dict[str, Any]:
+    """Run one build into `out_dir` (resuming a run in progress there); return its manifest(s).
+
+    A Ray `engine` serves the wiki builder (its bz2 streams split across the
+    cluster); the other formats read one sequential file and run here.
+    """
     options = {k: (Path(v) if k in PATH_OPTIONS and v is not None else v) for k, v in spec.items()}
     source = Path(options.pop("input"))
     fmt = options.pop("format")
     if fmt == "wiki":
         from r1router.corpus.wiki import build_wiki_corpus
 
-        return build_wiki_corpus(source, out_dir, **options)
+        return build_wiki_corpus(source, out_dir, engine=engine, **options)
     if fmt == "owt":
         from r1router.corpus.owt import build_owt_corpus
 

@@ -39,6 +39,7 @@ from mwxml.errors import MalformedXML
 from r1router.corpus.shards import ShardWriter
 from r1router.corpus.wikitext import clean_wikitext, document_text, title_passage
 from r1router.corpus.windows import window_passages
+from r1router.distributed.engine import Engine
 from r1router.errors import ConfigError, DataError
 from r1router.progress import Progress
 
@@ -71,6 +72,24 @@ class PageGroup:
 
 
 @dataclass(frozen=True)
+class ParsedUnit:
+    """One unit's records and counts, as the writer takes them: parsed here or on a Ray worker."""
+
+    unit: int
+    records: list[dict[str, Any]]
+    counts: Counter[str]
+    end_byte: int
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """What the multistream index says about the dump: its header, and the byte range of each unit's stream."""
+
+    header: bytes
+    bounds: list[tuple[int, int]]  # [start, end) in the dump file, unit i at position i
+
+
+@dataclass(frozen=True)
 class WikiPage:
     id: int
     title: str
@@ -88,11 +107,14 @@ def build_wiki_corpus(
     window: int = 100,
     stride: int = 50,
     shard_size: int = 50_000,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Write the dump's passages to `out_dir` as Parquet shards; resume an interrupted run there; return the manifest.
 
     `redirects="keep"` (the paper's corpus) turns a redirect page into one
-    passage, its title; `"drop"` leaves redirects out.
+    passage, its title; `"drop"` leaves redirects out. A Ray `engine` parses
+    the index's streams on its cluster (`r1router.distributed.wiki`); the writer
+    takes them in order, so the shards are the single-process ones byte for byte.
     """
     dump, out_dir = Path(dump), Path(out_dir)
     index = Path(index) if index is not None else None
@@ -104,13 +126,23 @@ def build_wiki_corpus(
         if path is not None and not path.is_file():
             raise DataError(path, "no such file")
     writer = ShardWriter(out_dir, _settings(dump, index, redirects, window, stride, shard_size), shard_size)
-    groups = groups_by_index(dump, index, writer.skip) if index is not None else groups_by_scan(dump)
+    if engine is not None and engine.is_ray and index is None:
+        log.warning("wiki corpus: without a multistream index the dump is one stream of work; parsing it here")
+    if engine is not None and engine.is_ray and index is not None:
+        from r1router.distributed.wiki import units_on_ray
+
+        units = units_on_ray(dump, stream_layout(dump, index), writer.skip, engine, redirects, window, stride)
+    else:
+        groups = groups_by_index(dump, index, writer.skip) if index is not None else groups_by_scan(dump)
+        units = (
+            _group_records(dump, group, redirects, window, stride) for group in groups if not writer.skip(group.unit)
+        )
     total_mib = max(1, math.ceil(dump.stat().st_size / _MIB))
     with Progress(total_mib, f"wiki corpus {dump.name}", unit="MiB") as progress:
-        for group in groups:
-            if not writer.skip(group.unit):
-                writer.add_unit(group.unit, _group_records(dump, group, writer, redirects, window, stride))
-            progress.update(group.end_byte // _MIB - progress.done)
+        for parsed in units:
+            writer.counts.update(parsed.counts)
+            writer.add_unit(parsed.unit, parsed.records)
+            progress.update(parsed.end_byte // _MIB - progress.done)
         progress.update(total_mib - progress.done)
     counts = writer.counts
     log.info("wiki corpus: %d pages in, %d kept, %d passages", counts["in"], counts["pages.kept"], counts["kept"])
@@ -190,18 +222,44 @@ def _index_offset(index: Path, line: str, line_no: int) -> int:
     return int(offset)
 
 
-def groups_by_index(dump: Path, index: Path, skip: Callable[[int], bool]) -> Iterator[PageGroup]:
-    """One group per bz2 stream named by the index; a stream `skip` says is done is yielded without being read."""
+def stream_layout(dump: Path, index: Path) -> StreamLayout:
+    """The dump's header and its units' byte ranges, from the index: each range decompresses on its own."""
     offsets = stream_offsets(index)
     size = dump.stat().st_size
     if offsets[0] == 0 or offsets[-1] >= size:
         raise DataError(index, f"offsets {offsets[0]}…{offsets[-1]} do not fit a dump of {size} bytes after its header")
     with open(dump, "rb") as handle:
         header = _header(dump, _decompress_range(dump, handle, 0, offsets[0]))
-        for unit, (start, end) in enumerate(zip(offsets, [*offsets[1:], size], strict=True)):
-            field = f"stream@{start}"
-            xml = b"" if skip(unit) else _decompress_range(dump, handle, start, end)
-            yield PageGroup(unit, header, _without_dump_end(xml), field, end)
+    return StreamLayout(header, list(zip(offsets, [*offsets[1:], size], strict=True)))
+
+
+def read_stream(dump: Path, handle: BinaryIO, header: bytes, unit: int, start: int, end: int) -> PageGroup:
+    """The group of the unit whose stream lies in bytes [start, end) of the dump open in `handle`."""
+    return PageGroup(
+        unit, header, _without_dump_end(_decompress_range(dump, handle, start, end)), f"stream@{start}", end
+    )
+
+
+def groups_by_index(dump: Path, index: Path, skip: Callable[[int], bool]) -> Iterator[PageGroup]:
+    """One group per bz2 stream named by the index; a stream `skip` says is done is yielded without being read."""
+    layout = stream_layout(dump, index)
+    with open(dump, "rb") as handle:
+        for unit, (start, end) in enumerate(layout.bounds):
+            if skip(unit):
+                yield PageGroup(unit, layout.header, b"", f"stream@{start}", end)
+            else:
+                yield read_stream(dump, handle, layout.header, unit, start, end)
+
+
+def parse_streams(
+    dump: Path, header: bytes, redirects: str, window: int, stride: int, units: list[tuple[int, int, int]]
+) -> list[ParsedUnit]:
+    """Read and parse `(unit, start, end)` streams of the dump: the work of one Ray task, any range of the file."""
+    with open(dump, "rb") as handle:
+        return [
+            _group_records(dump, read_stream(dump, handle, header, unit, start, end), redirects, window, stride)
+            for unit, start, end in units
+        ]
 
 
 def _decompress_range(dump: Path, handle: BinaryIO, start: int, end: int) -> bytes:
@@ -314,26 +372,26 @@ def iter_pages(dump: Path, group: PageGroup) -> Iterator[WikiPage]:
         raise DataError(dump, f"malformed page XML {where}: {error}", field=group.field) from error
 
 
-def _group_records(
-    dump: Path, group: PageGroup, writer: ShardWriter, redirects: str, window: int, stride: int
-) -> list[dict[str, Any]]:
+def _group_records(dump: Path, group: PageGroup, redirects: str, window: int, stride: int) -> ParsedUnit:
+    """The group's passages as records, and its counts: in, kept, redirects, dropped by reason."""
     records = []
+    counts: Counter[str] = Counter()
     for page in iter_pages(dump, group):
-        writer.counts["in"] += 1
+        counts["in"] += 1
         document, reason = page_document(page, redirects)
         if page.redirect and reason in (None, "redirect"):  # a redirect the title filters let through
-            writer.counts["redirects"] += 1
+            counts["redirects"] += 1
         if document is None:
-            writer.counts[f"dropped.{reason}"] += 1
+            counts[f"dropped.{reason}"] += 1
             continue
         passages = window_passages(document, window, stride)
-        writer.counts["pages.kept"] += 1
-        writer.counts["kept"] += len(passages)
+        counts["pages.kept"] += 1
+        counts["kept"] += len(passages)
         records.extend(
             {"id": f"wiki-{page.id}-{n}", "text": text, "page_id": page.id, "page_title": page.title, "window": n}
             for n, text in enumerate(passages)
         )
-    return records
+    return ParsedUnit(group.unit, records, counts, group.end_byte)
 
 
 def page_document(page: WikiPage, redirects: str) -> tuple[str | None, str | None]:

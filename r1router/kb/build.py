@@ -30,20 +30,22 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from r1router.device import resolve_device
+from r1router.distributed.engine import Engine
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
-from r1router.kb.embed import embed_in_shards
+from r1router.kb.embed import EncodeShard, embed_in_shards, loaded_on_first_use
 from r1router.kb.encoders import load_encoder, manifest_spec
 from r1router.kb.index import IndexConfig, build_index, gpu_available, save_index
-from r1router.kb.kinds import get_kind
+from r1router.kb.kinds import KBKind, get_kind
 from r1router.kb.records import load_records, records_base_dir
 
 MANIFEST = "manifest.json"
@@ -99,6 +101,22 @@ def check_destination(out_dir: Path, input_path: Path, shard_dir: Path, replace:
         raise DataError(out_dir, "already holds a KB; replace it with --force, or choose another --out")
 
 
+@dataclass(frozen=True)
+class DocumentEncoder:
+    """Loads a KB's encoder and returns its shard encoder: picklable, so a Ray worker can load the model itself."""
+
+    kind: KBKind
+    spec: dict[str, Any]
+    device: str
+    root: Path
+    batch_size: int
+    base_dir: Path
+
+    def __call__(self) -> EncodeShard:
+        encoder = load_encoder(self.spec, self.kind, self.device, self.root, batch_size=self.batch_size)
+        return partial(self.kind.encode_documents, encoder, base_dir=self.base_dir)
+
+
 @contextmanager
 def _directory_lock(directory: Path) -> Iterator[None]:
     """An exclusive `flock` on the directory itself, so two builds' final check-and-swap never interleave.
@@ -130,12 +148,15 @@ def build_kb(
     encoder: Any = None,
     replace: bool = False,
     max_passage_words: int | None = DEFAULT_MAX_PASSAGE_WORDS,
+    engine: Engine | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate → embed → index; return (manifest, run stats). Pass `encoder` to reuse a loaded one.
 
     `shard_dir` is the embedding cache (entries keyed by content, see
     `r1router.kb.embed`); `replace` allows replacing a KB already in `out_dir`;
-    `max_passage_words` bounds each passage (None: no bound).
+    `max_passage_words` bounds each passage (None: no bound); a Ray `engine`
+    embeds the missing shards on its cluster first (`r1router.distributed.embed`),
+    and the model is then never loaded in this process.
     Relative encoder paths start at `root`. Everything that can be refused
     (destination, encoder spec, every record and image) is checked before a
     model loads. The manifest holds only what the inputs determine, so a
@@ -154,16 +175,34 @@ def build_kb(
     records_sha = text_sha256("\n".join(record_json))
     device = resolve_device(device)
     # As given: `spec` was hashed just now.
-    encoder = encoder or load_encoder(encoder_spec, kind, device, root, batch_size=batch_size)
+    make_encode = DocumentEncoder(kind, encoder_spec, device, Path(root).resolve(), batch_size, base_dir.resolve())
     spec_json = json.dumps(spec, sort_keys=True)
+    fingerprint = text_sha256(f"{kind.name}:{records_sha}:{base_dir.resolve()}:{spec_json}:{device}")
+    owner = str(out_dir.resolve())
+    ray_stats: dict[str, int] = {}
+    if engine is not None and engine.is_ray:
+        from r1router.distributed.embed import embed_missing_shards
+
+        ray_stats = embed_missing_shards(
+            records,
+            make_encode,
+            shard_dir,
+            fingerprint,
+            engine=engine,
+            device=device,
+            shard_size=shard_size,
+            owner=owner,
+            desc=f"embed {kind.name} KB on ray",
+        )
+    encode = partial(kind.encode_documents, encoder, base_dir=make_encode.base_dir) if encoder else None
     vectors, embed_stats = embed_in_shards(
         records,
-        lambda batch: kind.encode_documents(encoder, batch, base_dir),
+        encode or loaded_on_first_use(make_encode),
         shard_dir,
-        fingerprint=text_sha256(f"{kind.name}:{records_sha}:{base_dir.resolve()}:{spec_json}:{device}"),
+        fingerprint=fingerprint,
         shard_size=shard_size,
         desc=f"embed {kind.name} KB",
-        owner=str(out_dir.resolve()),
+        owner=owner,
     )
     index = build_index(vectors, index_config)
     manifest = {
@@ -189,5 +228,6 @@ def build_kb(
         write_json(tmp / MANIFEST, manifest)
         # Again, under the lock: a build into the same --out may have finished since; it wins, this one is refused.
         check_destination(out_dir, input_path, shard_dir, replace)
-    stats = {**embed_stats, "seconds": round(time.monotonic() - started, 2)}
+    stats = {**embed_stats, **{f"{key}_on_ray": n for key, n in ray_stats.items()}}
+    stats["seconds"] = round(time.monotonic() - started, 2)
     return manifest, stats

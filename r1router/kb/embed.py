@@ -14,6 +14,9 @@ Each entry names the build that last used it (`owner`, the KB's directory).
 After a build succeeds, the other entries it owned are deleted: a corpus that
 changes every month does not leave a copy of its embeddings per month, while
 entries of other KBs sharing the cache stay.
+
+On a Ray cluster `r1router.distributed.embed` fills the same entry first, cut
+by the same `shard_bounds`; the run here then finds every shard finished.
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ META_FILE = "meta.json"
 log = logging.getLogger(__name__)
 
 
+def loaded_on_first_use(make_encode: Callable[[], EncodeShard]) -> EncodeShard:
+    """A shard encoder that loads the model at its first shard: one whose shards are all cached never loads it."""
+    loaded: list[EncodeShard] = []
+
+    def encode(records: list[dict[str, Any]]) -> Any:
+        if not loaded:
+            loaded.append(make_encode())
+        return loaded[0](records)
+
+    return encode
+
+
 def entry_dir(cache_dir: Path, fingerprint: str, shard_size: int) -> Path:
     """The cache entry holding the shards of `fingerprint` cut every `shard_size` records."""
     return Path(cache_dir) / text_sha256(f"{fingerprint}:{shard_size}")[:32]
@@ -60,8 +75,13 @@ def cache_lock(cache_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def _shard_path(entry: Path, index: int) -> Path:
+def shard_path(entry: Path, index: int) -> Path:
     return entry / f"emb-{index:05d}.npy"
+
+
+def shard_bounds(count: int, shard_size: int) -> list[tuple[int, int]]:
+    """(start, end) of each shard of `count` records: the cut every engine embeds by."""
+    return [(start, min(start + shard_size, count)) for start in range(0, count, shard_size)]
 
 
 def _read_meta(entry: Path) -> dict[str, Any] | None:
@@ -72,7 +92,7 @@ def _read_meta(entry: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _prepare(entry: Path, fingerprint: str, shard_size: int, owner: str | None) -> None:
+def prepare_entry(entry: Path, fingerprint: str, shard_size: int, owner: str | None) -> None:
     """Make `entry` hold only shards of this fingerprint, and name `owner` as its last user."""
     meta = {"fingerprint": fingerprint, "shard_size": shard_size}
     found = _read_meta(entry)
@@ -88,7 +108,7 @@ def _prune(cache_dir: Path, keep: Path, owner: str) -> None:
             shutil.rmtree(entry)
 
 
-def _load_finished(path: Path, rows: int) -> np.ndarray | None:
+def load_finished(path: Path, rows: int) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
@@ -96,6 +116,12 @@ def _load_finished(path: Path, rows: int) -> np.ndarray | None:
     except (ValueError, OSError):
         return None  # unreadable: recompute rather than trust it
     return shard if shard.shape[0] == rows else None
+
+
+def save_shard(path: Path, shard: np.ndarray) -> None:
+    """Write one shard atomically: a reader sees all of it or no file."""
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, shard)
 
 
 def embed_in_shards(
@@ -121,16 +147,15 @@ def embed_in_shards(
     shards: list[np.ndarray] = []
     stats = {"shards_reused": 0, "shards_computed": 0}
     with cache_lock(cache_dir), Progress(len(records), desc, unit="rec") as progress:
-        _prepare(entry, fingerprint, shard_size, owner)
-        for shard_index, start in enumerate(range(0, len(records), shard_size)):
-            chunk = records[start : start + shard_size]
-            path = _shard_path(entry, shard_index)
-            shard = _load_finished(path, len(chunk))
+        prepare_entry(entry, fingerprint, shard_size, owner)
+        for shard_index, (start, end) in enumerate(shard_bounds(len(records), shard_size)):
+            chunk = records[start:end]
+            path = shard_path(entry, shard_index)
+            shard = load_finished(path, len(chunk))
             if shard is None:
                 shard = np.asarray(encode(list(chunk)), dtype=np.float32)
                 progress.update(len(chunk))
-                with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
-                    np.save(handle, shard)
+                save_shard(path, shard)
                 stats["shards_computed"] += 1
             else:
                 progress.update(len(chunk))
