@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -44,9 +45,11 @@ from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
 from r1router.kb.embed import EncodeShard, embed_in_shards, loaded_on_first_use
 from r1router.kb.encoders import load_encoder, manifest_spec
-from r1router.kb.index import IndexConfig, build_index, gpu_available, save_index
+from r1router.kb.index import IndexConfig, build_index, check_fits, gpu_available, save_index
 from r1router.kb.kinds import KBKind, get_kind
 from r1router.kb.records import load_records, records_base_dir
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RECORDS = "records.parquet"
@@ -204,6 +207,10 @@ def build_kb(
         desc=f"embed {kind.name} KB",
         owner=owner,
     )
+    # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
+    # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
+    need = check_fits(len(records), int(vectors.shape[1]), index_config)
+    log.info("%s index of %d x %d: about %.2f GiB to build", index_config.type, *vectors.shape, need / 1024**3)
     index = build_index(vectors, index_config)
     manifest = {
         "kind": kind.name,

@@ -22,7 +22,7 @@ from PIL import Image
 
 from r1router.corpus.mbeir import build_mbeir_corpus
 from r1router.corpus.shards import ShardWriter
-from r1router.errors import DataError
+from r1router.errors import ConfigError, DataError
 from r1router.hashing import tree_sha256
 from r1router.kb import build as build_module
 from r1router.kb.build import build_kb
@@ -529,3 +529,17 @@ def test_build_and_search_from_a_folder_of_ones_own(tmp_path, text_encoder_dir):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["stats"]["shards_reused"] == 1
     assert os.listdir(elsewhere) == []
+
+
+def test_an_index_that_will_not_fit_is_refused_after_embedding_and_the_shards_stay(
+    tmp_path, text_kb_file, hashing_encoder, encoder_dir, monkeypatch
+):
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 1024})())
+    with pytest.raises(ConfigError, match=r"a flat index of 10 x 256 vectors needs about .* GiB is available"):
+        build(text_kb_file, tmp_path / "kb", hashing_encoder, encoder_dir)
+    assert not (tmp_path / "kb").exists()
+    monkeypatch.undo()
+    _, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, encoder_dir)
+    assert stats["shards_reused"] == 1 and stats["shards_computed"] == 0  # nothing embedded twice
