@@ -19,13 +19,18 @@ corpus_app = typer.Typer(help="Corpora in the paper's formats → Parquet shards
 InputOption = Annotated[Path, typer.Option("--input", exists=True, dir_okay=False, help="the source file")]
 OutOption = Annotated[Path, typer.Option("--out", file_okay=False, help="shard directory (new or in progress)")]
 ShardOption = Annotated[int, typer.Option("--shard-size", min=1, help="records per Parquet shard")]
+EngineOption = Annotated[str, typer.Option("--engine", help="local (this process) or ray")]
+AddressOption = Annotated[
+    str | None, typer.Option("--address", help="a Ray cluster to attach to (default: RAY_ADDRESS, else a local one)")
+]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="parallel Ray workers (CPUs of a local cluster)")]
 
 
-def _run(fmt: str, source: Path, out: Path, **options: Any) -> None:
+def _run(fmt: str, source: Path, out: Path, engine: Any = None, **options: Any) -> None:
     """Build; the writer refuses an `--out` holding other files (the input among them), so nothing is overwritten."""
     from r1router.corpus.builds import check_build, corpus_counts, run_build
 
-    run_build(check_build(fmt, {"format": fmt, "input": str(source), **options}), out)
+    run_build(check_build(fmt, {"format": fmt, "input": str(source), **options}), out, engine=engine)
     typer.echo(json.dumps(corpus_counts(out), indent=2, sort_keys=True))
 
 
@@ -36,9 +41,18 @@ def wiki(
     index: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="multistream index")] = None,
     redirects: Annotated[str, typer.Option(help="keep (paper-faithful title-only passages) or drop")] = "keep",
     shard_size: ShardOption = 50_000,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = 2,
 ) -> None:
-    """An enwiki `pages-articles-multistream.xml.bz2` → 100-word windows, as the paper's text corpus."""
-    _run("wiki", input, out, index=index, redirects=redirects, shard_size=shard_size)
+    """An enwiki `pages-articles-multistream.xml.bz2` → 100-word windows, as the paper's text corpus.
+
+    With `--engine ray` (and the index) runs of bz2 streams are parsed on the cluster; the corpus is the same bytes.
+    """
+    from r1router.distributed.engine import Engine
+
+    on = Engine.from_options(engine, address, workers)
+    _run("wiki", input, out, engine=on, index=index, redirects=redirects, shard_size=shard_size)
 
 
 @corpus_app.command("owt")

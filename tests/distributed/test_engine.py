@@ -22,3 +22,21 @@ def test_ray_with_an_address():
 def test_bad_settings_are_config_errors(params):
     with pytest.raises(ConfigError):
         Engine.from_params(params)
+
+
+def test_the_cli_options_name_an_engine_and_a_bad_one_is_one_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    assert Engine.from_options("local", None, 2) is None  # the single-process path, as without the flags
+    assert Engine.from_options("ray", None, 3) == Engine("ray", None, 3)
+    assert Engine.from_options("ray", "10.0.0.1:6379", 2).address == "10.0.0.1:6379"
+    passages = tmp_path / "p.jsonl"
+    passages.write_text('{"id": "a", "text": "x"}\n')
+    args = ["kb", "build", "--kind", "text", "--input", str(passages), "--out", str(tmp_path / "kb")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "r1router.cli", *args, "--encoder", str(tmp_path), "--engine", "dask"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "error: distributed.engine must be one of local, ray, got 'dask'" in proc.stderr
