@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from r1router.cli_corpus import AddressOption, EngineOption, WorkersOption, corpus_app
+from r1router.cli_corpus import AddressOption, EngineOption, WorkersOption, corpus_app, engine_from_options
 from r1router.cli_pipeline import register as register_pipeline_commands
 from r1router.cli_schedule import schedule_app
 from r1router.errors import ConfigError, R1RouterError
@@ -160,7 +160,6 @@ def kb_build(
     from contextlib import nullcontext
 
     from r1router.config import params_path
-    from r1router.distributed.engine import Engine
     from r1router.kb.build import DEFAULT_MAX_PASSAGE_WORDS, build_kb
     from r1router.kb.index import IndexConfig
     from r1router.locking import pipeline_lock
@@ -190,7 +189,7 @@ def kb_build(
             batch_size=cfg["batch_size"] if cfg else 64,
             replace=force,
             max_passage_words=max_passage_words or (cfg or {}).get("max_passage_words", DEFAULT_MAX_PASSAGE_WORDS),
-            engine=Engine.from_options(engine, address, workers),
+            engine=engine_from_options(engine, address, workers),
         )
     typer.echo(json.dumps({"out": str(out), "shard_dir": str(cache), **manifest, "stats": stats}, indent=2))
 

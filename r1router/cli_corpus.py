@@ -26,6 +26,13 @@ AddressOption = Annotated[
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="parallel Ray workers (CPUs of a local cluster)")]
 
 
+def engine_from_options(engine: str, address: str | None, workers: int) -> Any:
+    """The `Engine` of `--engine/--address/--workers`; None for the single-process path (no flags given)."""
+    from r1router.distributed.engine import Engine
+
+    return None if engine == "local" and address is None else Engine(engine, address, workers)
+
+
 def _run(fmt: str, source: Path, out: Path, engine: Any = None, **options: Any) -> None:
     """Build; the writer refuses an `--out` holding other files (the input among them), so nothing is overwritten."""
     from r1router.corpus.builds import check_build, corpus_counts, run_build
@@ -49,9 +56,7 @@ def wiki(
 
     With `--engine ray` (and the index) runs of bz2 streams are parsed on the cluster; the corpus is the same bytes.
     """
-    from r1router.distributed.engine import Engine
-
-    on = Engine.from_options(engine, address, workers)
+    on = engine_from_options(engine, address, workers)
     _run("wiki", input, out, engine=on, index=index, redirects=redirects, shard_size=shard_size)
 
 

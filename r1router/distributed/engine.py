@@ -38,11 +38,6 @@ class Engine:
             raise ConfigError(f"distributed: unknown option(s) {unknown}")
         return cls(params.get("engine", "local"), params.get("address"), int(params.get("workers", 2)))
 
-    @classmethod
-    def from_options(cls, engine: str, address: str | None, workers: int) -> Engine | None:
-        """The engine of the CLI's `--engine/--address/--workers`; None for the single-process path."""
-        return None if engine == "local" and address is None else cls(engine, address, workers)
-
     @property
     def is_ray(self) -> bool:
         return self.kind == "ray"

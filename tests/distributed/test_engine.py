@@ -28,9 +28,11 @@ def test_the_cli_options_name_an_engine_and_a_bad_one_is_one_clear_error(tmp_pat
     import subprocess
     import sys
 
-    assert Engine.from_options("local", None, 2) is None  # the single-process path, as without the flags
-    assert Engine.from_options("ray", None, 3) == Engine("ray", None, 3)
-    assert Engine.from_options("ray", "10.0.0.1:6379", 2).address == "10.0.0.1:6379"
+    from r1router.cli_corpus import engine_from_options
+
+    assert engine_from_options("local", None, 2) is None  # the single-process path, as without the flags
+    assert engine_from_options("ray", None, 3) == Engine("ray", None, 3)
+    assert engine_from_options("ray", "10.0.0.1:6379", 2).address == "10.0.0.1:6379"
     passages = tmp_path / "p.jsonl"
     passages.write_text('{"id": "a", "text": "x"}\n')
     args = ["kb", "build", "--kind", "text", "--input", str(passages), "--out", str(tmp_path / "kb")]
