@@ -186,7 +186,7 @@ def test_table1_html_renders_tables_and_inlines_its_figures(store, tmp_path):
     client = mlflow.MlflowClient()
     assert {"table1.md", "table1.html", "plots/f1_by_benchmark.png"} <= set(artifact_files(client, run.info.run_id))
     page = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/table1.html")
-    assert "<table>" in page and page.count('src="data:image/png;base64,') == 2
+    assert "<table>" in page and page.count('src="data:image/png;base64,') == 3  # F1, KB choice, efficiency
     assert "](plots/" not in page
 
 
