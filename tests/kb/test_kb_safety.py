@@ -58,6 +58,12 @@ def r1router(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "r1router.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
+def kb_build_text(input_path: Path | str, encoder: Path | str, out: str, *options: str, cwd: Path):
+    """`r1router kb build --kind text` with its input, encoder and --out, plus `options`, run in `cwd`."""
+    args = ["--input", str(input_path), "--encoder", str(encoder), "--out", out, *options]
+    return r1router("kb", "build", "--kind", "text", *args, cwd=cwd)
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -151,26 +157,12 @@ def test_out_dot_is_refused_and_a_bad_record_is_reported_before_the_encoder_is_l
     """`--out .` used to end in a traceback; a bad record was hidden behind a missing encoder's error (CI)."""
     here = tmp_path / "here"
     here.mkdir()
-    proc = r1router(
-        "kb",
-        "build",
-        "--kind",
-        "text",
-        "--input",
-        str(text_kb_file),
-        "--encoder",
-        "no-such-dir",
-        "--out",
-        ".",
-        cwd=here,
-    )
+    proc = kb_build_text(text_kb_file, "no-such-dir", ".", cwd=here)
     assert_one_line_error(proc, ".: is the current directory (or holds it)")
     assert list(here.iterdir()) == []
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "text": "x"}\n{"id": "b"}\n')
-    proc = r1router(
-        "kb", "build", "--kind", "text", "--input", str(bad), "--encoder", "no-such-dir", "--out", "kb", cwd=here
-    )
+    proc = kb_build_text(bad, "no-such-dir", "kb", cwd=here)
     assert_one_line_error(proc, f"{bad}, line 2, field 'text': missing required field")
 
 
@@ -433,21 +425,7 @@ def test_an_oversized_passage_is_refused_by_line_before_any_model_loads(tmp_path
     assert hashing_encoder.calls == 0 and not (tmp_path / "kb").exists()
     manifest, _ = build(path, tmp_path / "kb", hashing_encoder, encoder_dir, max_passage_words=None)
     assert manifest["count"] == 3  # the bound is a param: None lifts it
-    proc = r1router(
-        "kb",
-        "build",
-        "--kind",
-        "text",
-        "--input",
-        str(path),
-        "--encoder",
-        str(encoder_dir),
-        "--out",
-        "other",
-        "--max-passage-words",
-        "3",
-        cwd=tmp_path,
-    )
+    proc = kb_build_text(path, encoder_dir, "other", "--max-passage-words", "3", cwd=tmp_path)
     assert_one_line_error(proc, f"{path}, line 1: passage of 5 words is over max_passage_words=3")
 
 

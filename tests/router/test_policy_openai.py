@@ -33,7 +33,25 @@ def echo(body):
     return f"echo: {last if isinstance(last, str) else last[0]['text']}"
 
 
-class Endpoint:
+class LoopbackServer:
+    """A threaded HTTP server on a free 127.0.0.1 port serving `handler`, for the `with` block."""
+
+    def __init__(self, handler):
+        handler.log_message = lambda *args: None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Endpoint(LoopbackServer):
     """A chat-completions server that answers each request with the next scripted status, then `reply(body)`."""
 
     def __init__(self, statuses, reply=echo):
@@ -59,20 +77,7 @@ class Endpoint:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def config(url, **overrides):
@@ -159,7 +164,7 @@ def test_a_missing_key_or_bad_url_is_a_config_error(monkeypatch):
         config("127.0.0.1:8000/v1")
 
 
-class Redirect:
+class Redirect(LoopbackServer):
     """A server answering every POST with `status` and `Location: target` (an endpoint moved, or a hostile one)."""
 
     def __init__(self, status, target):
@@ -171,20 +176,7 @@ class Redirect:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
