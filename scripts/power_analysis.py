@@ -27,8 +27,17 @@ from r1router.config import stage_params
 from r1router.evaluation.f1_recall import f1_recall
 from r1router.evaluation.harness import load_questions
 from r1router.evaluation.intervals import comparison_pairs
+from r1router.evaluation.method_metrics import _gold_args  # the paper's range rule, as the stage scores it
 from r1router.evaluation.report import f1_averages
 from r1router.io import read_jsonl
+
+
+def evaluated_questions(params: dict) -> dict:
+    """benchmark -> the questions the evaluate stage scored (its split, `max_questions`, image policy)."""
+    world = Path(params["world_dir"])
+    split = params["split"]
+    files = {name: world / "questions" / name / f"{split}.jsonl" for name in world_benchmarks(world, split)}
+    return load_questions(files, world / "images", params.get("max_questions"), params.get("missing_images", "fail"))
 
 
 def per_question(predictions: Path, questions: dict, method: str) -> dict[str, list[float]]:
@@ -36,8 +45,7 @@ def per_question(predictions: Path, questions: dict, method: str) -> dict[str, l
     scores = {}
     for benchmark, asked in questions.items():
         answers = {row["qid"]: row["llm_answer"] for row in read_jsonl(predictions / benchmark / f"{method}.jsonl")}
-        golds = [([] if q.gold_ranges else q.golds, q.gold_ranges) for q in asked]
-        scores[benchmark] = [100 * f1_recall(answers[q.qid], *gold) for q, gold in zip(asked, golds, strict=True)]
+        scores[benchmark] = [100 * f1_recall(answers[q.qid], *_gold_args(q)) for q in asked]
     return scores
 
 
@@ -50,14 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = stage_params("evaluate")
-    world = Path(params["world_dir"])
-    files = {
-        name: world / "questions" / name / f"{params['split']}.jsonl"
-        for name in world_benchmarks(world, params["split"])
-    }
-    questions = load_questions(
-        files, world / "images", params.get("max_questions"), params.get("missing_images", "fail")
-    )
+    questions = evaluated_questions(params)
     metrics = json.loads(Path("metrics/eval.json").read_text())
     averages = {method: value for method, (value, partial) in f1_averages(metrics).items() if not partial}
     predictions = Path(params["predictions_dir"])

@@ -16,9 +16,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from r1router.benchmarks.registry import world_benchmarks
+from power_analysis import evaluated_questions
+
 from r1router.config import stage_params
-from r1router.evaluation.harness import load_questions
 from r1router.evaluation.method_metrics import gold_route
 from r1router.io import read_jsonl
 from r1router.router.profile import router_config
@@ -56,11 +56,7 @@ def main() -> None:
     parser.add_argument("--methods", default="sft,step-grpo")
     args = parser.parse_args()
     params = stage_params("evaluate")
-    world = Path(params["world_dir"])
-    split = params["split"]
-    files = {name: world / "questions" / name / f"{split}.jsonl" for name in world_benchmarks(world, split)}
-    limit, missing = params.get("max_questions"), params.get("missing_images", "fail")
-    questions = load_questions(files, world / "images", limit, missing)
+    questions = evaluated_questions(params)
     max_steps = router_config().loop.max_steps
     result = {}
     for method in args.methods.split(","):
