@@ -65,8 +65,10 @@ def balance_by_gold_kb(rows: Sequence[StepRow]) -> list[StepRow]:
     Step-GRPO samples a few prompts per step from the rows: with the demo's 121
     routing rows (45 stop, 35 text, 22 image, 19 table) eight steps of two
     prompts saw the table KB about twice, and the trained router never routed
-    there. Repeating the smaller groups makes every KB as likely a prompt as any
-    other. Rows keep their order within a group; the groups are interleaved.
+    there. SFT on the same rows learned the majority retriever: the SFT router
+    chose the text KB at every retrieval of the demo evaluation. Repeating the
+    smaller groups makes every KB as likely a prompt (or target) as any other.
+    Rows keep their order within a group; the groups are interleaved.
     """
     groups: dict[str | None, list[StepRow]] = {}
     others = [row for row in rows if row.step_type != "ret"]
