@@ -7,6 +7,9 @@ from prefect import flow
 from flows.training import Curve, run_training
 from tasks.grpo import grpo_task
 
+# The built-in KB kinds and stop (`rewards.rewards_by_gold_kb`); a profile's own kinds reach MLflow, not this curve.
+ROUTE_TARGETS = ("text", "table", "image", "stop")
+
 CURVE = Curve(
     keys=(
         "loss",
@@ -14,6 +17,7 @@ CURVE = Curve(
         "reward_std",
         "rewards/ret/mean",
         "rewards/ans/mean",
+        *(f"rewards/ret/{kb}" for kb in ROUTE_TARGETS),
         "format_rate/ret",
         "format_rate/ans",
         "routing_accuracy",
@@ -26,6 +30,7 @@ CURVE = Curve(
     ),
     panels={
         "reward by step type": ("reward", "rewards/ret/mean", "rewards/ans/mean"),
+        "routing reward by gold KB": tuple(f"rewards/ret/{kb}" for kb in ROUTE_TARGETS),
         "format and routing (train samples)": ("format_rate/ret", "format_rate/ans", "routing_accuracy"),
         "loss": ("loss",),
         "groups and clipping": ("frac_reward_zero_std", "completions/clipped_ratio"),

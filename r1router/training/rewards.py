@@ -184,6 +184,18 @@ def rate(flags: Sequence[bool]) -> float:
     return sum(map(float, flags)) / len(flags)
 
 
+def rewards_by_gold_kb(golds: Sequence[RetGold], scores: Sequence[RouteScore]) -> dict[str, list[float]]:
+    """The routing rewards grouped by the gold KB (`stop` for a gold stop): the curve of each KB's learning.
+
+    One mean over all routing rows hides a KB the router never learns (the
+    demo's table KB); trl averages each logged name over the steps it appears in.
+    """
+    grouped: dict[str, list[float]] = {}
+    for gold, score in zip(golds, scores, strict=True):
+        grouped.setdefault(gold.kb or "stop", []).append(score.reward)
+    return grouped
+
+
 def step_rewards(encode: Encode, cost_weight: float = 0.0) -> list[RewardFunc]:
     """The Step-GRPO reward as trl reward functions `[ret, ans]`, for `GRPOTrainer(reward_funcs=...)`.
 
@@ -193,8 +205,9 @@ def step_rewards(encode: Encode, cost_weight: float = 0.0) -> list[RewardFunc]:
     sums the functions' rewards per completion ignoring None (`nansum`, weights
     1.0), so a completion's reward is exactly its step type's score. trl logs each
     function's mean over the rows it scored (`rewards/ret/mean`, `rewards/ans/mean`);
-    the format rates and the routing accuracy of the batch go through trl's
-    `log_metric` (`format_rate/ret`, `format_rate/ans`, `routing_accuracy`).
+    the format rates, the routing accuracy and the routing reward per gold KB
+    of the batch go through trl's `log_metric` (`format_rate/ret`,
+    `format_rate/ans`, `routing_accuracy`, `rewards/ret/<kb>|stop`).
     `encode` is the text KB's sentence encoder (`TextEncoder.encode`).
     """
     if cost_weight < 0:
@@ -214,6 +227,8 @@ def step_rewards(encode: Encode, cost_weight: float = 0.0) -> list[RewardFunc]:
         if scores and log_metric is not None:
             log_metric("format_rate/ret", rate([score.well_formed for score in scores]))
             log_metric("routing_accuracy", rate([score.routed_right for score in scores]))
+            for kb, rewards in rewards_by_gold_kb(golds, scores).items():
+                log_metric(f"rewards/ret/{kb}", sum(rewards) / len(rewards))
         return placed(index, [score.reward for score in scores], len(completions))
 
     return [ret, ans]

@@ -172,7 +172,9 @@ def test_each_function_scores_its_own_step_type_and_none_elsewhere():
     logged = {}
     log = {"log_metric": logged.__setitem__, "trainer_state": None, "prompts": [None] * 5}  # trl's extra keywords
     assert ret(completions, step_type=step_type, gold=gold, **log) == pytest.approx([1.0, 0.5, 0.0, None, None])
-    assert logged == pytest.approx({"format_rate/ret": 2 / 3, "routing_accuracy": 1 / 3})
+    assert logged == pytest.approx(
+        {"format_rate/ret": 2 / 3, "routing_accuracy": 1 / 3, "rewards/ret/text": (1.0 + 0.5 + 0.0) / 3}
+    )
     logged.clear()
     assert ans(completions, step_type=step_type, gold=gold, **log) == [None, None, None, 1.0, 0.0]
     assert logged == {"format_rate/ans": 1.0}
@@ -212,3 +214,22 @@ def test_real_text_encoder_similarity(text_encoder_dir):
     assert same == pytest.approx(1.0, abs=1e-5)
     assert 0.9 < paraphrase < same
     assert 0.5 <= unrelated < 0.65
+
+
+def test_routing_rewards_are_also_logged_per_gold_kb_and_for_stop():
+    completions = [
+        format_decision("x", GOLD_Q, "table"),
+        format_decision("x", GOLD_Q, "text"),
+        format_decision("x", None, None),
+        format_decision("x", GOLD_Q, "text"),
+    ]
+    golds = [ret_gold(GOLD_Q, "table retriever")] * 2 + [ret_gold("None", "none")] * 2
+    logged = {}
+    ret, _ = step_rewards(bag_of_words)
+    rewards = ret(
+        completions, step_type=["ret"] * 4, gold=[json.dumps(g) for g in golds], log_metric=logged.__setitem__
+    )
+    assert logged["rewards/ret/table"] == pytest.approx((rewards[0] + rewards[1]) / 2)
+    assert logged["rewards/ret/stop"] == pytest.approx((rewards[2] + rewards[3]) / 2)
+    assert rewards[0] > rewards[1] and rewards[2] > rewards[3]  # the right KB / the stop beat the wrong choice
+    assert "rewards/ret/text" not in logged  # no row had the text KB as its gold
