@@ -2,8 +2,9 @@
 
 F1-Recall and exact match are percentages, as the paper reports them; F1-Recall
 comes with its 95 % bootstrap interval (`r1router.evaluation.intervals`). Routing
-accuracy compares each step's KB with the gold plan's, stop decisions included;
-methods that do not route (direct, RAG baselines) have none.
+accuracy compares each step's KB with the gold plan's, stop decisions included,
+and the confusion table says where the wrong ones went; methods that do not
+route (direct, RAG baselines) have neither.
 """
 
 from __future__ import annotations
@@ -29,16 +30,32 @@ def gold_route(question: Question, max_steps: int) -> list[str]:
     return kbs[:max_steps] + (["none"] if len(kbs) < max_steps else [])
 
 
-def routing_accuracy(questions: list[Question], trajectories: list[Trajectory], max_steps: int) -> float | None:
-    correct = total = 0
+NOT_REACHED = "not reached"  # a gold step the run never took: it stopped, or failed, before it
+
+
+def route_pairs(questions: list[Question], trajectories: list[Trajectory], max_steps: int) -> list[tuple[str, str]]:
+    """(gold KB or `none`, chosen KB or `none`/`not reached`) for every step of every gold route."""
+    pairs = []
     for question, trajectory in zip(questions, trajectories, strict=True):
         if question.gold_plan is None:
             continue
+        chosen = list(trajectory.route)
         gold = gold_route(question, max_steps)
-        # A step the run never reached (it stopped early) counts as wrong, not as a stop.
-        correct += sum(g == p for g, p in zip(gold, trajectory.route, strict=False))
-        total += len(gold)
-    return round(correct / total, 4) if total else None
+        pairs += [(kb, chosen[i] if i < len(chosen) else NOT_REACHED) for i, kb in enumerate(gold)]
+    return pairs
+
+
+def routing_accuracy(pairs: list[tuple[str, str]]) -> float | None:
+    """Share of gold steps routed to the gold KB; a step the run never reached counts as wrong, not as a stop."""
+    return round(sum(gold == chosen for gold, chosen in pairs) / len(pairs), 4) if pairs else None
+
+
+def routing_confusion(pairs: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """`{gold: {chosen: count}}`: which KB a router picks where the gold plan wants each one (and stop)."""
+    table: dict[str, Counter[str]] = {}
+    for gold, chosen in pairs:
+        table.setdefault(gold, Counter())[chosen] += 1
+    return {gold: dict(sorted(counts.items())) for gold, counts in sorted(table.items())}
 
 
 def kb_distribution(trajectories: list[Trajectory]) -> dict[str, dict[str, int]]:
@@ -80,6 +97,7 @@ def method_metrics(
     em = sum(exact_match(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
     wall = max(t.seconds for t in trajectories)
     hard = [score for question, score in zip(questions, scores, strict=True) if not guessable(question)]
+    pairs = route_pairs(questions, trajectories, max_steps) if routes else []
     return {
         "questions": n,
         "f1_recall": round(100 * sum(f1) / n, 2),
@@ -91,7 +109,8 @@ def method_metrics(
         "f1_recall_unguessable": round(sum(hard) / len(hard), 2) if hard else None,
         "exact_match": round(100 * em / n, 2),
         "retrievals_per_question": round(sum(t.retrievals for t in trajectories) / n, 3),
-        "routing_accuracy": routing_accuracy(questions, trajectories, max_steps) if routes else None,
+        "routing_accuracy": routing_accuracy(pairs) if routes else None,
+        "routing_confusion": routing_confusion(pairs) if routes else {},
         "format_error_rate": round(
             sum(t.format_errors for t in trajectories) / max(1, sum(t.outputs for t in trajectories)), 4
         ),

@@ -28,11 +28,13 @@ import html
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1router.evaluation.method_metrics import NOT_REACHED
 from r1router.evaluation.plots import SharePanel, grouped_bars_png, kb_shares_png, labelled_points_png
 from r1router.io.atomic import write_text
 
@@ -315,6 +317,40 @@ def _efficiency(metrics: Mapping[str, Any]) -> list[str]:
     return ["## Efficiency", "", note, "", *_table(header, rows), ""]
 
 
+def _confusion(metrics: Mapping[str, Any], methods: Sequence[str]) -> list[str]:
+    """Per routing method, gold KB (or stop) x chosen KB summed over the benchmarks: where wrong routes go.
+
+    Routing accuracy alone cannot tell a router that never picks a KB from one
+    that picks it at the wrong time; this table can.
+    """
+    lines = []
+    for method in _routers(metrics, methods):
+        total: dict[str, Counter[str]] = {}
+        for entry in metrics.values():
+            for gold, chosen in (entry.get(method, {}).get("routing_confusion") or {}).items():
+                total.setdefault(gold, Counter()).update(chosen)
+        if not total:
+            continue
+        chosen_kinds = {kb for row in total.values() for kb in row}
+        # Every gold KB is a column too: a KB the router never picks shows as a column of zeros.
+        columns = _kb_ordered((chosen_kinds | set(total)) - {NOT_REACHED}) + [NOT_REACHED] * (
+            NOT_REACHED in chosen_kinds
+        )
+        rows = [[_escape(gold), *(str(total[gold].get(kb, 0)) for kb in columns)] for gold in _kb_ordered(set(total))]
+        lines += [f"**{_escape(method)}**", "", *_table(["gold \\ chosen", *map(_escape, columns)], rows), ""]
+    if not lines:
+        return []
+    note = (
+        "Every step of each question's gold route (its KBs, then the stop decision), against the KB the router "
+        f"chose at that step, summed over the benchmarks; {NOT_REACHED}: the run had stopped before it."
+    )
+    return ["## Routing confusion", "", note, "", *lines]
+
+
+def _kb_ordered(kinds: set[str]) -> list[str]:
+    return [k for k in KB_ORDER if k in kinds] + sorted(kinds - set(KB_ORDER))
+
+
 def _question_counts(metrics: Mapping[str, Any], columns: Sequence[Column]) -> str:
     """Text like "2WikiMQA 40 · ...": the sample size per column (a range where methods saw different counts)."""
     parts = []
@@ -375,6 +411,7 @@ def table1_markdown(
         columns,
         _grid(metrics, columns, methods, "routing_accuracy", scale=100.0),
     )
+    lines += _confusion(metrics, methods)
     lines += _section(
         "Format-error rate (%)",
         "Model outputs that did not follow the expected tag format.",
@@ -412,8 +449,7 @@ def kb_share_panel(distribution: Mapping[str, Mapping[str, int]]) -> SharePanel 
     if not steps:
         return None
     by_step = {str(s): counts for s, counts in distribution.items()}
-    kinds = {kind for step in steps for kind in by_step[step]}
-    ordered = [k for k in KB_ORDER if k in kinds] + sorted(kinds - set(KB_ORDER))
+    ordered = _kb_ordered({kind for step in steps for kind in by_step[step]})
     totals = [sum(by_step[step].values()) for step in steps]
     shares = {kind: [by_step[s].get(kind, 0) / t for s, t in zip(steps, totals, strict=True)] for kind in ordered}
     return SharePanel(steps=steps, shares=shares, totals=totals)

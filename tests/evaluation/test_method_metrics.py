@@ -3,7 +3,14 @@
 import pytest
 
 from r1router.benchmarks.schema import PlanStep, Question
-from r1router.evaluation.method_metrics import gold_route, kb_distribution, method_metrics, routing_accuracy
+from r1router.evaluation.method_metrics import (
+    gold_route,
+    kb_distribution,
+    method_metrics,
+    route_pairs,
+    routing_accuracy,
+    routing_confusion,
+)
 from r1router.router.trajectory import Step, Trajectory
 
 
@@ -34,7 +41,20 @@ def test_gold_route_includes_the_stop_only_when_the_loop_asks_for_it():
     ],
 )
 def test_routing_accuracy_per_step_with_stop(gold, route, expected):
-    assert routing_accuracy([question(gold)], [trajectory(route)], max_steps=3) == pytest.approx(expected, abs=1e-4)
+    pairs = route_pairs([question(gold)], [trajectory(route)], max_steps=3)
+    assert routing_accuracy(pairs) == pytest.approx(expected, abs=1e-4)
+
+
+def test_routing_confusion_says_where_each_gold_step_went():
+    questions = [question(["table", "text"]), question(["table"]), question(["image"], golds=("x",))]
+    trajectories = [trajectory(["text", None]), trajectory(["table", "text", "text"]), trajectory(["image", None])]
+    confusion = routing_confusion(route_pairs(questions, trajectories, max_steps=3))
+    assert confusion == {
+        "image": {"image": 1},
+        "none": {"none": 1, "not reached": 1, "text": 1},  # q1 stopped a step early; q2 never stopped
+        "table": {"table": 1, "text": 1},
+        "text": {"none": 1},
+    }
 
 
 def test_kb_distribution_counts_each_step():
@@ -53,6 +73,7 @@ def test_method_metrics_in_percent_with_rates():
     assert metrics["f1_recall_per_question"] == [100.0, 0.0]  # what the paired comparisons resample
     assert metrics["f1_recall_ci95"] == [0.0, 100.0]  # two questions, one right: anything from none to both
     assert metrics["routing_accuracy"] == 0.75
+    assert metrics["routing_confusion"] == {"none": {"none": 2}, "text": {"table": 1, "text": 1}}
     assert metrics["format_error_rate"] == 0.125
     assert metrics["questions_per_second"] == 1.0
     assert metrics["retrievals_per_question"] == 0.0  # no hits were recorded in these steps

@@ -263,3 +263,18 @@ def test_chance_levels_and_unguessable_f1_are_reported():
     section = text.split("## F1-Recall on questions that cannot be guessed (%)")[1].split("##")[0]
     assert "| step-grpo | – | **30.00** | 30.00† |" in section  # TabFact has no unguessable question
     assert "cannot be guessed" not in table1_markdown({"demo_webqa": {"direct": entry(1.0)}}, title="t", provenance={})
+
+
+def test_routing_confusion_sums_benchmarks_and_shows_a_never_chosen_kb_as_zeros():
+    metrics = synthetic()
+    metrics["demo_tabfact"]["step-grpo"]["routing_confusion"] = {"table": {"text": 3, "none": 1}, "none": {"none": 2}}
+    metrics["demo_webqa"]["step-grpo"]["routing_confusion"] = {"none": {"not reached": 1, "text": 2}}
+    text = table1_markdown(metrics, title="t", provenance={})
+    rows = table(text, "Routing confusion")
+    assert rows == [
+        ["gold \\ chosen", "text", "table", "none", "not reached"],
+        ["table", "3", "0", "1", "0"],  # the table KB was never chosen: a column of zeros, not a missing column
+        ["none", "2", "0", "2", "1"],
+    ]
+    assert "**step-grpo**" in text and "**zz-custom**" not in text  # routers only
+    assert "## Routing confusion" not in table1_markdown(synthetic(), title="t", provenance={})
