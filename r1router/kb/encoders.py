@@ -27,26 +27,46 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256, tree_sha256
 from r1router.kb.kinds import KBKind
 
-EncoderLoader = Callable[[Mapping[str, Any], str, Path, int], Any]  # (spec, device, root, batch_size) -> encoder
+BatchSize = int | Literal["auto"]  # "auto": the text encoder sizes its batches by GPU memory
+AUTO_BATCH_SIZE: Literal["auto"] = "auto"
+DEFAULT_BATCH_SIZE = 64  # what "auto" means where nothing is sized by memory: CPU throughput is flat beyond it
+EncoderLoader = Callable[[Mapping[str, Any], str, Path, BatchSize], Any]  # (spec, device, root, batch_size) -> encoder
 CONTENT_KEY = "sha256"  # a manifest spec's hash of the encoder's local files
 
 
-def _text_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: int) -> Any:
+def check_batch_size(value: object, field: str = "kb.batch_size") -> BatchSize:
+    """`value` as a batch size: an int >= 1 or "auto"; a ConfigError naming `field` otherwise.
+
+    `load_encoder` and `TextEncoder` check it before a model loads, so a params typo is reported
+    at once. A bool is refused: YAML reads `yes` as True.
+    """
+    if value == AUTO_BATCH_SIZE:
+        return AUTO_BATCH_SIZE
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"{field} must be an integer >= 1 or {AUTO_BATCH_SIZE!r}, got {value!r}")
+
+
+def _text_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: BatchSize) -> Any:
     from r1router.encoders.text import TextEncoder
 
     source = str(spec["hub"]) if "hub" in spec else str(local_encoder_dir(spec, root))
     return TextEncoder(source, device=device, batch_size=batch_size)
 
 
-def _image_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: int) -> Any:
+def _image_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: BatchSize) -> Any:
+    """CLIP has no memory search: "auto" is the default batch size there (a profile's one `kb.batch_size`
+    serves its text, table and image KBs alike)."""
     from r1router.encoders.clip import ClipEncoder
 
+    if batch_size == AUTO_BATCH_SIZE:
+        batch_size = DEFAULT_BATCH_SIZE
     if "path" in spec:
         return ClipEncoder.load(local_encoder_dir(spec, root), device=device, batch_size=batch_size)
     return ClipEncoder.from_pretrained(spec["name"], spec.get("pretrained"), device=device, batch_size=batch_size)
@@ -104,14 +124,19 @@ def manifest_spec(spec: Mapping[str, Any], kind: KBKind, kb_dir: Path, root: Pat
 
 
 def load_encoder(
-    spec: Mapping[str, Any], kind: KBKind, device: str, root: Path = Path("."), batch_size: int = 64
+    spec: Mapping[str, Any],
+    kind: KBKind,
+    device: str,
+    root: Path = Path("."),
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
 ) -> Any:
     """Load the encoder `spec` describes for a KB of `kind`, in the family the kind names; it embeds in
-    batches of `batch_size`.
+    batches of `batch_size` (an int, or "auto": see `check_batch_size` and `TextEncoder`).
 
     A spec carrying a content hash (a KB manifest's) must still match the
     encoder's files: a retrained or replaced encoder is a DataError naming it.
     """
+    check_batch_size(batch_size)
     family = encoder_family(spec, kind)
     if CONTENT_KEY in spec and "path" in spec:
         local = local_encoder_dir(spec, root)
