@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from r1router.errors import ConfigError
 
 Conversation = list[dict[str, Any]]  # chat messages as built by r1router.router.prompts
+CACHE_IMPLEMENTATIONS = (None, "static")  # `GenerationConfig.cache_implementation`; None: transformers' dynamic cache
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ class GenerationConfig:
     models that cannot (the vision-language policy, sliding-window attention)
     ignore it.
 
+    `cache_implementation`: None keeps transformers' dynamic KV cache, which
+    grows by one slot per decoded token; "static" preallocates the whole cache
+    (prompt plus `max_new_tokens`) once per `generate` call, so decode steps
+    neither reallocate nor change shape (what `torch.compile` of the decode step
+    needs). Same outputs. It replaces `prefix_cache`: the shared prefix is handed
+    to `generate` as a prefilled dynamic cache, and transformers takes either a
+    cache object or a `cache_implementation`, never both. The Hugging Face
+    backends use it; vLLM and an endpoint manage their own KV cache and ignore it.
+
     `stop_strings`: a row's generation ends once it has written one of these,
     and its text is cut right after the first one. The loop stops a decision
     at `</ret>` and an answer at `</answer>` (params.yaml): a base model that
@@ -49,9 +59,20 @@ class GenerationConfig:
     seed: int = 0
     prefix_cache: bool = True
     stop_strings: tuple[str, ...] = ()
+    cache_implementation: str | None = None
+
+    @property
+    def shares_prefix(self) -> bool:
+        """Whether a backend that can prefill a shared prefix should: not with a static cache (see above)."""
+        return self.prefix_cache and self.cache_implementation is None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop_strings", tuple(self.stop_strings))  # a YAML list becomes hashable
+        if self.cache_implementation not in CACHE_IMPLEMENTATIONS:
+            raise ConfigError(
+                f"cache_implementation must be one of {list(CACHE_IMPLEMENTATIONS)} (None: the dynamic cache), "
+                f"got {self.cache_implementation!r}"
+            )
         if any(not stop for stop in self.stop_strings):
             raise ConfigError(f"stop strings must be non-empty (got {list(self.stop_strings)})")
         if self.max_new_tokens < 1 or self.batch_size < 1:

@@ -45,6 +45,7 @@ def hf_generation_config(config: GenerationConfig, model_config: Any) -> Any:
         "max_new_tokens": config.max_new_tokens,
         "do_sample": config.do_sample,
         "use_cache": True,
+        "cache_implementation": config.cache_implementation,
         "bos_token_id": model_config.bos_token_id,
         "eos_token_id": model_config.eos_token_id,
         "pad_token_id": model_config.pad_token_id,

@@ -32,7 +32,10 @@ class CausalLMPolicy:
     With `GenerationConfig.prefix_cache`, the messages before the last one are
     prefilled once per distinct prefix and kept in an LRU of
     `prefix_cache_size` entries (`self.prefix_cache`, None when the model
-    cannot share a prefix exactly).
+    cannot share a prefix exactly). A static KV cache
+    (`GenerationConfig.cache_implementation`) takes the plain path instead:
+    the prefix travels as a prefilled dynamic cache, which `generate` does not
+    take together with a `cache_implementation`.
     """
 
     multimodal = False
@@ -91,7 +94,7 @@ class CausalLMPolicy:
             return []
         prompts = self.render(conversations)
         ids = self.tokenize(prompts)
-        if config.prefix_cache and self.prefix_cache is not None:
+        if config.shares_prefix and self.prefix_cache is not None:
             batches, prefix_lengths = plan_batches(ids, self.prefix_lengths(conversations, ids), config.batch_size)
         else:
             batches, prefix_lengths = length_batches([len(i) for i in ids], config.batch_size), [0] * len(ids)

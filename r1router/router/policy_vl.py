@@ -37,7 +37,12 @@ def conversation_images(conversation: Conversation) -> list[Image.Image]:
 
 
 class VisionLanguagePolicy:
-    """AutoModelForImageTextToText + AutoProcessor, batched with left padding."""
+    """AutoModelForImageTextToText + AutoProcessor, batched with left padding.
+
+    A static KV cache (`GenerationConfig.cache_implementation`) needs nothing here:
+    `generate` allocates it, multimodal rotary positions included (a tiny Qwen2.5-VL
+    gives the same greedy texts with it, tests/router/test_policy.py).
+    """
 
     multimodal = True
 

@@ -12,7 +12,8 @@ from r1router.router.backends import PolicySpec, load_policy
 from r1router.router.generation_config import GenerationConfig, cut_at_stop, flatten_text
 from r1router.router.hf_generate import hf_generation_config, stop_criteria
 from r1router.router.policy import CausalLMPolicy
-from r1router.router.prompts import decompose_messages, final_answer_messages
+from r1router.router.policy_vl import VisionLanguagePolicy
+from r1router.router.prompts import decompose_messages, final_answer_messages, sub_answer_messages
 
 
 def test_generation_config_is_validated():
@@ -21,6 +22,18 @@ def test_generation_config_is_validated():
     with pytest.raises(ConfigError, match="sampling"):
         GenerationConfig(do_sample=True, temperature=0.0)
     GenerationConfig(do_sample=False, temperature=0.0)  # ignored when greedy
+    for unknown in ("dynamic", "Static", "offloaded_static", ""):
+        with pytest.raises(ConfigError, match=r"cache_implementation must be one of \[None, 'static'\]"):
+            GenerationConfig(cache_implementation=unknown)
+
+
+def test_a_static_cache_reaches_transformers_and_turns_the_shared_prefix_off():
+    model_config = SimpleNamespace(bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    static = GenerationConfig(cache_implementation="static")
+    assert hf_generation_config(static, model_config).cache_implementation == "static"
+    assert hf_generation_config(GenerationConfig(), model_config).cache_implementation is None
+    assert GenerationConfig().shares_prefix and not static.shares_prefix
+    assert not GenerationConfig(prefix_cache=False).shares_prefix
 
 
 def test_model_sampling_defaults_are_not_inherited():
@@ -146,3 +159,56 @@ def test_bfloat16_policy_runs_in_bf16_and_answers(smollm_dir, smollm):
     fp32 = smollm.generate(conversations(), config)
     # Rounding may flip a late token, not the start of the answer.
     assert sum(a.split()[:2] == b.split()[:2] for a, b in zip(answers, fp32, strict=True)) >= 3
+
+
+def record_caches(policy, monkeypatch) -> list[str]:
+    """Wrap `policy.model.generate` to record the KV cache each call used: "static", "prefix" or "dynamic"."""
+    used = []
+    generate, prepare_static = policy.model.generate, policy.model._prepare_static_cache
+    static_calls = []
+
+    def recording(*args, **kwargs):
+        before = len(static_calls)
+        output = generate(*args, **kwargs)
+        prefix = kwargs.get("past_key_values") is not None
+        used.append("static" if len(static_calls) > before else "prefix" if prefix else "dynamic")
+        return output
+
+    def counting(*args, **kwargs):
+        static_calls.append(1)
+        return prepare_static(*args, **kwargs)
+
+    monkeypatch.setattr(policy.model, "generate", recording)
+    monkeypatch.setattr(policy.model, "_prepare_static_cache", counting)
+    return used
+
+
+@pytest.mark.slow
+def test_static_cache_generates_what_the_dynamic_cache_does(smollm, monkeypatch):
+    """Greedy texts with a static cache equal the default path's (shared prefix, dynamic cache), with left padding."""
+    used = record_caches(smollm, monkeypatch)
+    config = GenerationConfig(max_new_tokens=20, batch_size=4)
+    dynamic = smollm.generate(conversations(), config)
+    assert used == ["prefix"]  # all four share the system prompt: one batch on the shared-prefix path
+    used.clear()
+    static = smollm.generate(conversations(), replace(config, cache_implementation="static"))
+    assert used == ["static"]  # one left-padded batch of 4, no shared prefix handed to generate
+    assert static == dynamic
+    assert all(text.strip() for text in static)
+
+
+def test_static_cache_on_the_vision_language_policy(tiny_vl_dir, monkeypatch):
+    """Qwen2.5-VL (multimodal rotary positions, image tokens) takes a static cache too: the same greedy texts."""
+    policy = load_policy(PolicySpec(model=str(tiny_vl_dir), device="cpu"))
+    assert isinstance(policy, VisionLanguagePolicy)
+    chats = [
+        sub_answer_messages("Which company makes this car?", [], image=Image.new("RGB", (56, 84), (200, 30, 30))),
+        sub_answer_messages("What colour is it?", [], image=Image.new("RGB", (140, 112), (20, 40, 220))),
+        sub_answer_messages("No image here?", []),
+    ]
+    used = record_caches(policy, monkeypatch)
+    config = GenerationConfig(max_new_tokens=8, batch_size=3)
+    dynamic = policy.generate(chats, config)
+    static = policy.generate(chats, replace(config, cache_implementation="static"))
+    assert used == ["dynamic", "static"]
+    assert static == dynamic
