@@ -2,11 +2,12 @@
 
     python scripts/bench_index.py [--count 1000000] [--types flat,hnsw,ivf,ivfpq] [--real 12000]
 
-1. Memory: for each type, a fresh process builds the index over `--count` random
-   unit vectors of 384 dimensions (MiniLM's) through `build_index`, as a KB build
-   does, and reports its peak RSS above the RSS it started with (sampled every 5 ms), next to
-   `r1router.kb.index.build_bytes` minus the embeddings (what the estimate
-   says the index step adds).
+1. Memory: for each type, a fresh process writes `--count` random unit vectors
+   of 384 dimensions (MiniLM's) as float16 shards of `--shard-size` rows to a
+   temporary directory, then builds the index from them through `build_index`
+   one shard at a time, as a KB build does, and reports the build's peak RSS
+   above the RSS it started with (sampled every 5 ms), next to
+   `r1router.kb.index.build_bytes` (the whole index step: no embedding is held before it).
 2. Quality: real embeddings (all-MiniLM-L6-v2 over the paper's released
    validation questions and retrieved passages, `R1ROUTER_RELEASE_DIR`), each
    type's queries/s and recall@10 against exact (flat) search of the same
@@ -21,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds
 from r1router.kb.index import IndexConfig, build_bytes, build_index
 
 DIM = 384
@@ -42,12 +45,17 @@ CONFIGS = {
 
 
 def unit_vectors(count: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((count, dim), dtype=np.float32)
-    for start in range(0, count, 100_000):  # in blocks: no float64 copy of the whole matrix
-        block = rng.standard_normal((min(100_000, count - start), dim), dtype=np.float32)
-        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
+    block = np.random.default_rng(seed).standard_normal((count, dim), dtype=np.float32)
+    return block / np.linalg.norm(block, axis=1, keepdims=True)
+
+
+def write_shards(directory: Path, count: int, shard_size: int) -> EmbeddingShards:
+    """`count` random unit vectors as float16 shard files, generated a shard at a time (never all in memory)."""
+    paths = []
+    for index, (start, end) in enumerate(shard_bounds(count, shard_size)):
+        paths.append(directory / f"emb-{index:05d}.npy")
+        save_shard(paths[-1], unit_vectors(end - start, seed=index))
+    return EmbeddingShards.of(paths)
 
 
 def peak_rss_during(work: Callable[[], object]) -> tuple[int, float]:
@@ -73,14 +81,14 @@ def peak_rss_during(work: Callable[[], object]) -> tuple[int, float]:
     return max(peak, process.memory_info().rss) - before, seconds
 
 
-def one_build(kind: str, count: int) -> dict[str, float]:
-    """In this (fresh) process: build one index over `count` vectors; the peak RSS it added."""
-    vectors = unit_vectors(count)
-    added, seconds = peak_rss_during(lambda: build_index(vectors, CONFIGS[kind]))
-    estimate = build_bytes(count, DIM, CONFIGS[kind]) - count * DIM * 4  # the embeddings were already held
+def one_build(kind: str, count: int, shard_size: int) -> dict[str, float]:
+    """In this (fresh) process: build one index from `count` vectors' shards; the peak RSS the build added."""
+    with tempfile.TemporaryDirectory() as directory:
+        shards = write_shards(Path(directory), count, shard_size)
+        added, seconds = peak_rss_during(lambda: build_index(shards, CONFIGS[kind]))
     return {
         "measured_gib": added / 1024**3,
-        "estimate_gib": estimate / 1024**3,
+        "estimate_gib": build_bytes(count, DIM, CONFIGS[kind], shard_size) / 1024**3,
         "seconds": seconds,
     }
 
@@ -127,18 +135,19 @@ def quality(limit: int, types: list[str]) -> dict[str, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--shard-size", type=int, default=2048, help="rows per shard, as `kb build --shard-size`")
     parser.add_argument("--types", default="flat,hnsw,ivf,ivfpq")
-    parser.add_argument("--real", type=int, default=12_000, help="real texts to embed for the quality part")
+    parser.add_argument("--real", type=int, default=12_000, help="real texts to embed for the quality part (0: skip)")
     parser.add_argument("--one", choices=sorted(CONFIGS), help=argparse.SUPPRESS)  # the per-type child process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_build(args.one, args.count)))
+        print(json.dumps(one_build(args.one, args.count, args.shard_size)))
         return
     types = args.types.split(",")
     memory = {}
     for kind in types:
         child = subprocess.run(
-            [sys.executable, __file__, "--one", kind, "--count", str(args.count)],
+            [sys.executable, __file__, "--one", kind, "--count", str(args.count), "--shard-size", str(args.shard_size)],
             capture_output=True,
             text=True,
             check=True,
@@ -146,7 +155,8 @@ def main() -> None:
         result = json.loads(child.stdout.splitlines()[-1])
         memory[kind] = {key: round(value, 3) for key, value in result.items()}
         print(f"{kind}: {memory[kind]}", flush=True)
-    print(json.dumps({"count": args.count, "dim": DIM, "memory": memory, "quality": quality(args.real, types)}))
+    scores = quality(args.real, types) if args.real else {}
+    print(json.dumps({"count": args.count, "dim": DIM, "memory": memory, "quality": scores}))
 
 
 if __name__ == "__main__":

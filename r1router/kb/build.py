@@ -40,10 +40,11 @@ import pyarrow as pa
 
 from r1router.device import resolve_device
 from r1router.distributed.engine import Engine
+from r1router.encoders.batch_size import DEFAULT_BATCH_SIZE, BatchSize, check_batch_size
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
-from r1router.kb.embed import EncodeShard, embed_in_shards, loaded_on_first_use
+from r1router.kb.embed import EncodeShard, embedded, loaded_on_first_use
 from r1router.kb.encoders import load_encoder, manifest_spec
 from r1router.kb.index import IndexConfig, build_index, check_fits, gpu_available, save_index
 from r1router.kb.kinds import KBKind, get_kind
@@ -112,7 +113,7 @@ class DocumentEncoder:
     spec: dict[str, Any]
     device: str
     root: Path
-    batch_size: int
+    batch_size: BatchSize
     base_dir: Path
 
     def __call__(self) -> EncodeShard:
@@ -146,7 +147,7 @@ def build_kb(
     shard_dir: Path,
     device: str = "auto",
     shard_size: int = 2048,
-    batch_size: int = 64,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
     root: Path = Path("."),
     encoder: Any = None,
     replace: bool = False,
@@ -171,6 +172,7 @@ def build_kb(
     check_destination(out_dir, input_path, shard_dir, replace)
     # The user's data first: its errors matter more than a missing encoder.
     records = load_records(input_path, kind, max_passage_words)
+    check_batch_size(batch_size)  # here, not on a Ray worker where the encoder loads
     spec = manifest_spec(encoder_spec, kind, out_dir, root)
     base_dir = records_base_dir(input_path)  # where records' image paths start, as validation resolved them
     passages = [kind.passage(r) for r in records]
@@ -198,7 +200,8 @@ def build_kb(
             desc=f"embed {kind.name} KB on ray",
         )
     encode = partial(kind.encode_documents, encoder, base_dir=make_encode.base_dir) if encoder else None
-    vectors, embed_stats = embed_in_shards(
+    # Under the cache's lock until the index is built: it reads the shards one at a time.
+    with embedded(
         records,
         encode or loaded_on_first_use(make_encode),
         shard_dir,
@@ -206,16 +209,19 @@ def build_kb(
         shard_size=shard_size,
         desc=f"embed {kind.name} KB",
         owner=owner,
-    )
-    # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
-    # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
-    need = check_fits(len(records), int(vectors.shape[1]), index_config)
-    log.info("%s index of %d x %d: about %.2f GiB to build", index_config.type, *vectors.shape, need / 1024**3)
-    index = build_index(vectors, index_config)
+    ) as (shards, embed_stats):
+        # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
+        # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
+        need = check_fits(shards.rows, shards.dim, index_config, shard_rows=shard_size)
+        log.info(
+            "%s index of %d x %d: about %.2f GiB to build", index_config.type, shards.rows, shards.dim, need / 1024**3
+        )
+        index = build_index(shards, index_config, device)
+
     manifest = {
         "kind": kind.name,
         "count": len(records),
-        "dim": int(vectors.shape[1]),
+        "dim": shards.dim,
         "encoder": spec,
         "index": asdict(index_config),
         "device": device,

@@ -17,6 +17,12 @@ entries of other KBs sharing the cache stay.
 
 On a Ray cluster `r1router.distributed.embed` fills the same entry first, cut
 by the same `shard_bounds`; the run here then finds every shard finished.
+
+Shards are float16 on disk: half the disk and page cache of float32, and for
+unit-length vectors a rounding (relative error under 2^-11 per component) far
+below what separates search results. `embed_in_shards` returns the shards
+themselves (`EmbeddingShards`), never one array: the index is built from one
+shard at a time, so no step holds every embedding in memory.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import logging
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,7 @@ from r1router.progress import Progress
 EncodeShard = Callable[[list[dict[str, Any]]], np.ndarray]  # one shard's records -> their vectors
 LOCK_FILE = ".lock"
 META_FILE = "meta.json"
+SHARD_DTYPE = np.dtype(np.float16)  # on disk; read back as float32
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +116,68 @@ def _prune(cache_dir: Path, keep: Path, owner: str) -> None:
             shutil.rmtree(entry)
 
 
-def load_finished(path: Path, rows: int) -> np.ndarray | None:
+def is_finished(path: Path, rows: int) -> bool:
+    """Whether `path` holds a finished shard of `rows` float16 vectors (only its header is read).
+
+    A shard that is unreadable, of another length, or float32 (a cache written
+    before shards were float16) counts as unfinished and is recomputed rather
+    than accepted: a KB's index is then always built from the same float16
+    values, so a rebuild writes the same bytes whatever the cache held before.
+    """
     if not path.is_file():
-        return None
+        return False
     try:
-        shard = np.load(path)
+        shard = np.load(path, mmap_mode="r")
     except (ValueError, OSError):
-        return None  # unreadable: recompute rather than trust it
-    return shard if shard.shape[0] == rows else None
+        return False  # unreadable: recompute rather than trust it
+    return shard.dtype == SHARD_DTYPE and shard.ndim == 2 and shard.shape[0] == rows
 
 
 def save_shard(path: Path, shard: np.ndarray) -> None:
-    """Write one shard atomically: a reader sees all of it or no file."""
+    """Write one shard atomically as float16: a reader sees all of it or no file."""
     with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
-        np.save(handle, shard)
+        np.save(handle, np.asarray(shard).astype(SHARD_DTYPE))
+
+
+@dataclass(frozen=True)
+class EmbeddingShards:
+    """A KB's embeddings as their shard files, row i = record i, read one shard at a time.
+
+    What an index build needs without holding every embedding: the shards in
+    order as float32 blocks (`blocks`), and any rows gathered through memory
+    maps (`take`, for IVF/PQ's training sample), which read only those rows' pages.
+    """
+
+    paths: tuple[Path, ...]
+    rows: int
+    dim: int
+
+    @classmethod
+    def of(cls, paths: Sequence[Path]) -> EmbeddingShards:
+        """The shards at `paths`, in row order; their headers give the row count and dimension."""
+        shapes = [np.load(path, mmap_mode="r").shape for path in paths]
+        return cls(tuple(paths), sum(shape[0] for shape in shapes), shapes[0][1] if shapes else 0)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Each shard as a float32 array, in row order; one is loaded at a time."""
+        for path in self.paths:
+            yield np.load(path, mmap_mode="r").astype(np.float32)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 vectors of `rows` (sorted row numbers), gathered shard by shard."""
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        start = 0
+        for path in self.paths:
+            shard = np.load(path, mmap_mode="r")
+            low, high = np.searchsorted(rows, [start, start + len(shard)])
+            out[low:high] = shard[rows[low:high] - start]
+            start += len(shard)
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """Every row in one array (`np.asarray(shards)`): for tests and small uses; a KB build never does this."""
+        vectors = self.take(np.arange(self.rows))
+        return vectors if dtype is None else vectors.astype(dtype)
 
 
 def embed_in_shards(
@@ -132,35 +188,55 @@ def embed_in_shards(
     shard_size: int = 2048,
     desc: str = "embed",
     owner: str | None = None,
-) -> tuple[np.ndarray, dict[str, int]]:
-    """Return all embeddings (float32, row i = record i) and counts of reused/computed shards.
+) -> tuple[EmbeddingShards, dict[str, int]]:
+    """Embed `records` into the cache; return their shards (row i = record i) and counts of reused/computed shards.
 
     `encode` gets a whole shard at once: the encoder batches it (length-sorted
     across the shard, the next batch tokenised while one computes), which a
     call per batch would prevent. `fingerprint` must change whenever the
     vectors would (records, encoder, device); `owner` (the KB directory) lets a
     successful run delete the entries it used before. Without an owner nothing is pruned.
+    The cache's lock is released on return: a caller that reads the shards while
+    another build of the same owner may prune them uses `embedded` instead.
+    """
+    with embedded(records, encode, cache_dir, fingerprint, shard_size, desc, owner) as result:
+        return result
+
+
+@contextmanager
+def embedded(
+    records: Sequence[dict[str, Any]],
+    encode: EncodeShard,
+    cache_dir: Path,
+    fingerprint: str,
+    shard_size: int = 2048,
+    desc: str = "embed",
+    owner: str | None = None,
+) -> Iterator[tuple[EmbeddingShards, dict[str, int]]]:
+    """`embed_in_shards`, holding the cache's lock until the block ends.
+
+    A KB build reads its shards after embedding them (the index is built one
+    shard at a time); a second build into the same KB directory would prune
+    them as its owner's old entry. Under the lock it waits until the index is built.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     entry = entry_dir(cache_dir, fingerprint, shard_size)
-    shards: list[np.ndarray] = []
+    paths: list[Path] = []
     stats = {"shards_reused": 0, "shards_computed": 0}
-    with cache_lock(cache_dir), Progress(len(records), desc, unit="rec") as progress:
-        prepare_entry(entry, fingerprint, shard_size, owner)
-        for shard_index, (start, end) in enumerate(shard_bounds(len(records), shard_size)):
-            chunk = records[start:end]
-            path = shard_path(entry, shard_index)
-            shard = load_finished(path, len(chunk))
-            if shard is None:
-                shard = np.asarray(encode(list(chunk)), dtype=np.float32)
+    with cache_lock(cache_dir):
+        with Progress(len(records), desc, unit="rec") as progress:
+            prepare_entry(entry, fingerprint, shard_size, owner)
+            for shard_index, (start, end) in enumerate(shard_bounds(len(records), shard_size)):
+                chunk = records[start:end]
+                path = shard_path(entry, shard_index)
+                if is_finished(path, len(chunk)):
+                    stats["shards_reused"] += 1
+                else:
+                    save_shard(path, np.asarray(encode(list(chunk)), dtype=np.float32))
+                    stats["shards_computed"] += 1
                 progress.update(len(chunk))
-                save_shard(path, shard)
-                stats["shards_computed"] += 1
-            else:
-                progress.update(len(chunk))
-                stats["shards_reused"] += 1
-            shards.append(shard)
-        if owner is not None:
-            _prune(cache_dir, entry, owner)
-    return np.concatenate(shards), stats
+                paths.append(path)
+            if owner is not None:
+                _prune(cache_dir, entry, owner)
+        yield EmbeddingShards.of(paths), stats

@@ -5,14 +5,16 @@ remote index can stand in for faiss without touching search. Of the faiss
 ones, flat is exact and right for small KBs; HNSW and IVF trade a little
 recall for speed on large ones, and IVF-PQ also memory (a 384-d vector in 96
 bytes instead of 1,536). IVF and IVF-PQ train on a seeded sample, so training
-is bounded at any size. `check_fits` estimates a build's peak memory from
-faiss's layouts and refuses one that will not fit, before it starts. A faiss
-index lives on the GPU when faiss has GPU support and one is present; it is
-always saved in CPU form.
+is bounded at any size. An index is built from `Embeddings` one block (a KB's
+shard) at a time, so a build never holds every embedding in memory.
+`check_fits` estimates a build's peak memory from faiss's layouts and refuses
+one that will not fit, before it starts. A faiss index lives on the GPU when
+faiss has GPU support and one is present; it is always saved in CPU form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -99,58 +101,130 @@ def index_bytes(count: int, dim: int, config: IndexConfig) -> int:
     return count * m * config.pq_bits // 8 + inverted + codebooks
 
 
-def build_bytes(count: int, dim: int, config: IndexConfig) -> int:
-    """Peak memory of a KB build's index step: every embedding in memory, the index, and its training sample.
+# Calibrated on scripts/bench_index.py (1M x 384, shards of 2,048): faiss grows its storage as shards arrive.
+# A flat index's one array: 1.05x its contents measured (HNSW's arrays assumed alike, not measured); IVF's
+# lists double their capacity each, freed buffers fragment the heap: 1.48x measured (at most ~2x).
+GROWTH = {"flat": 1.1, "hnsw": 1.1, "ivf": 1.5, "ivfpq": 1.5}
+KMEANS_BYTES_PER_POINT = 12  # k-means keeps each training point's centroid (int64) and distance (float)
+FAISS_WORKING_BYTES = 64 * 1024**2  # BLAS and per-thread buffers: ~25 MiB measured at any size
 
-    A sample smaller than the KB is a copy; IVF-PQ also holds the training
-    vectors' residuals while it trains its codebooks, and one block of
-    residuals (faiss adds 65,536 at a time) while encoding.
+
+def build_bytes(count: int, dim: int, config: IndexConfig, shard_rows: int = 2048) -> int:
+    """Peak memory of a KB build's index step, which reads the embeddings one shard at a time.
+
+    Two phases, never overlapping: training (IVF, IVF-PQ) holds the seeded
+    sample and faiss's working set for it, and is over before the first add;
+    adding holds the growing index and one shard (float32, and its float16 file's pages).
+    No term holds every embedding: they stay in their shards on disk.
     """
+    adding = int(index_bytes(count, dim, config) * GROWTH[config.type]) + shard_rows * dim * (4 + 2)
+    return max(adding, _training_bytes(count, dim, config)) + FAISS_WORKING_BYTES
+
+
+def _training_bytes(count: int, dim: int, config: IndexConfig) -> int:
+    """Training's peak: the sample and k-means's assignments; IVF-PQ also copies a subsample for its
+    codebooks (faiss takes 256 points per code) and holds its residuals."""
     train = config.train_size(count)
-    working = train * dim * 4 if train < count else 0
+    need = train * (dim * 4 + KMEANS_BYTES_PER_POINT)
     if config.type == "ivfpq":
-        working += (train + min(count, 65_536)) * dim * 4
-    return count * dim * 4 + index_bytes(count, dim, config) + working
+        need += 2 * min(train, 256 * 2**config.pq_bits) * dim * 4
+    return need
 
 
-def check_fits(count: int, dim: int, config: IndexConfig, available: int | None = None) -> int:
+def check_fits(count: int, dim: int, config: IndexConfig, available: int | None = None, shard_rows: int = 2048) -> int:
     """The build's estimated peak bytes; a ConfigError before any work when it exceeds 90 % of available memory."""
-    need = build_bytes(count, dim, config)
+    need = build_bytes(count, dim, config, shard_rows)
     available = psutil.virtual_memory().available if available is None else available
     if need > 0.9 * available:
         gib = 1024**3
         raise ConfigError(
             f"a {config.type} index of {count:,} x {dim} vectors needs about {need / gib:.1f} GiB to build "
-            f"({count * dim * 4 / gib:.1f} GiB of embeddings, {index_bytes(count, dim, config) / gib:.1f} GiB of "
-            f"index), but {available / gib:.1f} GiB is available: use `ivfpq` (compressed codes), or a machine "
-            "with more memory"
+            f"({index_bytes(count, dim, config) / gib:.1f} GiB of index, "
+            f"{_training_bytes(count, dim, config) / gib:.1f} GiB to train it), but {available / gib:.1f} GiB is "
+            "available: use `ivfpq` (compressed codes), or a machine with more memory"
         )
     return need
 
 
-def build_index(vectors: np.ndarray, config: IndexConfig) -> faiss.Index:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    count, dim = vectors.shape
+class Embeddings(Protocol):
+    """What an index is built from: blocks in row order, and any rows gathered (`r1router.kb.embed.EmbeddingShards`)."""
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """float32 blocks of consecutive rows, in order; a build holds one at a time."""
+        ...
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 vectors of `rows` (sorted row numbers)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """Vectors already in memory as `Embeddings`, one block: for callers that hold them (tests, benchmarks)."""
+
+    vectors: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        yield self.vectors
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.vectors[rows]
+
+
+GPU_BUILD_TYPES = ("flat", "ivf")  # added on the GPU when there is one; HNSW has no GPU form, IVF-PQ's is limited
+
+
+def build_index(vectors: np.ndarray | Embeddings, config: IndexConfig, device: str = "cpu") -> faiss.Index:
+    """Build `config`'s index over `vectors`, one block at a time; IVF/IVF-PQ first train on a seeded sample.
+
+    Peak memory is the index, one block and (before the first add) the
+    training sample: see `build_bytes`. With `device` cuda and a faiss with GPU
+    support, flat and IVF indexes are filled on the GPU; the result is always in CPU form, to be saved.
+    """
+    if isinstance(vectors, np.ndarray):
+        vectors = InMemory(np.ascontiguousarray(vectors, dtype=np.float32))
+    index = _empty_index(vectors, config)
+    target = to_search_device(index, device) if config.type in GPU_BUILD_TYPES else index
+    for block in vectors.blocks():
+        target.add(block)
+    return index if target is index else faiss.index_gpu_to_cpu(target)
+
+
+def _empty_index(vectors: Embeddings, config: IndexConfig) -> faiss.Index:
+    """The index `config` names, trained when its type needs it, holding no vector yet."""
     if config.type == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif config.type == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        return faiss.IndexFlatIP(vectors.dim)
+    if config.type == "hnsw":
+        index = faiss.IndexHNSWFlat(vectors.dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.hnsw_ef_construction
         index.hnsw.efSearch = config.hnsw_ef_search
-    else:  # ivf, ivfpq: trained on a seeded sample
-        index = _inverted_index(count, dim, config)
-        index.train(_training_vectors(vectors, config))
-        index.nprobe = config.ivf_nprobe
-    index.add(vectors)
+        return index
+    index = _inverted_index(vectors.rows, vectors.dim, config)
+    index.train(_training_vectors(vectors, config))
+    index.nprobe = config.ivf_nprobe
     return index
 
 
-def _training_vectors(vectors: np.ndarray, config: IndexConfig) -> np.ndarray:
-    """A seeded sample of `train_size` rows in their order, or all of them (no copy) when that is every row."""
-    size = config.train_size(len(vectors))
-    if size >= len(vectors):
-        return vectors
-    return vectors[np.sort(np.random.default_rng(config.seed).choice(len(vectors), size, replace=False))]
+def _training_vectors(vectors: Embeddings, config: IndexConfig) -> np.ndarray:
+    """A seeded sample of `train_size` rows in their order (drawn across every shard), or all rows."""
+    size = config.train_size(vectors.rows)
+    if size >= vectors.rows:
+        return vectors.take(np.arange(vectors.rows))
+    return vectors.take(np.sort(np.random.default_rng(config.seed).choice(vectors.rows, size, replace=False)))
 
 
 def _inverted_index(count: int, dim: int, config: IndexConfig) -> faiss.Index:

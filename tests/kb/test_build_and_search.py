@@ -7,6 +7,7 @@ import pytest
 
 from r1router.errors import DataError
 from r1router.kb.build import build_kb
+from r1router.kb.embed import EmbeddingShards
 from r1router.kb.index import IndexConfig
 from r1router.kb.retriever import KnowledgeBase
 
@@ -78,7 +79,8 @@ class BruteForceIndex:
 def test_any_vector_index_can_stand_behind_a_kb(tmp_path, text_kb_file, hashing_encoder):
     build(text_kb_file, tmp_path / "kb", hashing_encoder, tmp_path)
     records = [json.loads(line) for line in text_kb_file.read_text().splitlines()]
-    vectors = hashing_encoder.encode([f"{r['title']}\n{r['text']}" for r in records])
+    # the KB's vectors: its encoder's, rounded to the float16 its shards hold
+    vectors = hashing_encoder.encode([f"{r['title']}\n{r['text']}" for r in records]).astype(np.float16)
     queries = ["glacier passage", "castle"]
     faiss_hits = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder).search(queries, k=3)
     kb = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder, index=BruteForceIndex(vectors))
@@ -88,3 +90,33 @@ def test_any_vector_index_can_stand_behind_a_kb(tmp_path, text_kb_file, hashing_
     assert np.allclose([[h.score for h in row] for row in hits], [[h.score for h in row] for row in faiss_hits])
     with pytest.raises(DataError, match="index holds 9 vectors but its KB has 10 records"):
         KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder, index=BruteForceIndex(vectors[:9]))
+
+
+def test_a_build_never_holds_every_embedding_at_once(tmp_path, text_kb_file, hashing_encoder, monkeypatch):
+    """Shards of 3 rows, and neither concatenation nor reading all shards into one array allowed: the index
+    is built from one shard at a time, and finds what the in-memory build finds."""
+    build(text_kb_file, tmp_path / "reference", hashing_encoder, tmp_path)
+    expected = KnowledgeBase(tmp_path / "reference", encoder=hashing_encoder).search(["glacier passage", "castle"], k=3)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("every embedding gathered into one array")
+
+    monkeypatch.setattr(np, "concatenate", refuse)
+    monkeypatch.setattr(np, "vstack", refuse)
+    monkeypatch.setattr(EmbeddingShards, "__array__", refuse)
+    spec = {"family": "text", "path": str(tmp_path / "encoder")}
+    _, stats = build_kb(
+        "text",
+        text_kb_file,
+        tmp_path / "kb",
+        spec,
+        IndexConfig(),
+        shard_dir=tmp_path / "small",
+        encoder=hashing_encoder,
+        shard_size=3,
+    )
+    monkeypatch.undo()
+    assert stats["shards_computed"] == 4
+    hits = KnowledgeBase(tmp_path / "kb", encoder=hashing_encoder).search(["glacier passage", "castle"], k=3)
+    assert [row[0].id for row in hits] == [row[0].id for row in expected] == ["p4", "p2"]  # lower ranks tie
+    assert np.allclose([[h.score for h in row] for row in hits], [[h.score for h in row] for row in expected])

@@ -65,7 +65,10 @@ def test_a_build_that_will_not_fit_is_refused_before_it_starts():
     gib = 1024**3
     flat = IndexConfig("flat")
     assert check_fits(1_000_000, 384, flat, available=8 * gib) == build_bytes(1_000_000, 384, flat)
-    with pytest.raises(ConfigError, match=r"needs about 71\.5 GiB to build .* 16\.0 GiB is available: use `ivfpq`"):
+    # the index (35.8 GiB) as it grows, and one shard: no term for the embeddings, which stay in their shards
+    with pytest.raises(
+        ConfigError, match=r"needs about 39\.4 GiB to build \(35\.8 GiB of index.* 16\.0 GiB is available"
+    ):
         check_fits(25_000_000, 384, flat, available=16 * gib)
     compressed = IndexConfig("ivfpq")  # 96 bytes a vector instead of 1,536: the index is ~16x smaller
     assert index_bytes(25_000_000, 384, compressed) < index_bytes(25_000_000, 384, flat) / 12
@@ -76,3 +79,16 @@ def test_ivfpq_refuses_too_few_vectors_and_a_sub_quantiser_count_that_does_not_d
         build_index(unit_vectors(2000), IndexConfig("ivfpq"))
     with pytest.raises(ConfigError, match="pq_m=5 must divide the embedding dimension 32"):
         build_index(unit_vectors(2000), IndexConfig("ivfpq", pq_m=5, pq_bits=4))
+
+
+def test_the_estimate_holds_no_embeddings_and_an_ivf_sample_only_while_it_trains():
+    gib = 1024**3
+    flat, ivf = IndexConfig("flat"), IndexConfig("ivf", train_sample=100_000)
+    # no term for the embeddings (35.8 GiB more): the growing index and one shard
+    assert build_bytes(25_000_000, 384, flat) < 1.15 * index_bytes(25_000_000, 384, flat)
+    # at 25M, IVF's 100k-vector sample is freed before the first add: the peak is the growing index's
+    assert build_bytes(25_000_000, 384, ivf) < 1.6 * index_bytes(25_000_000, 384, ivf)
+    # a small KB trains on every vector: then training (a copy of all) can be the peak of an IVF-PQ build
+    small = IndexConfig("ivfpq")
+    assert build_bytes(1_000_000, 384, small) > 1_000_000 * 384 * 4 > 10 * index_bytes(1_000_000, 384, small)
+    assert build_bytes(1_000_000, 384, small) < 2 * gib
