@@ -29,9 +29,9 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from r1router.device import resolve_device
+from r1router.encoders.batch_size import AUTO_BATCH_SIZE, DEFAULT_BATCH_SIZE, BatchSize, check_batch_size
 from r1router.encoders.prefetch import prefetched
 from r1router.errors import ConfigError, DataError
-from r1router.kb.encoders import AUTO_BATCH_SIZE, DEFAULT_BATCH_SIZE, BatchSize, check_batch_size
 from r1router.models.pull import verify_model_dir
 
 AUTO_CEILING = 1024  # "auto" on a GPU starts here and halves to fit: a bound, so one batch is never a whole shard

@@ -27,30 +27,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from r1router.encoders.batch_size import AUTO_BATCH_SIZE, DEFAULT_BATCH_SIZE, BatchSize, check_batch_size
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256, tree_sha256
 from r1router.kb.kinds import KBKind
 
-BatchSize = int | Literal["auto"]  # "auto": the text encoder sizes its batches by GPU memory
-AUTO_BATCH_SIZE: Literal["auto"] = "auto"
-DEFAULT_BATCH_SIZE = 64  # what "auto" means where nothing is sized by memory: CPU throughput is flat beyond it
 EncoderLoader = Callable[[Mapping[str, Any], str, Path, BatchSize], Any]  # (spec, device, root, batch_size) -> encoder
 CONTENT_KEY = "sha256"  # a manifest spec's hash of the encoder's local files
-
-
-def check_batch_size(value: object, field: str = "kb.batch_size") -> BatchSize:
-    """`value` as a batch size: an int >= 1 or "auto"; a ConfigError naming `field` otherwise.
-
-    `load_encoder` and `TextEncoder` check it before a model loads, so a params typo is reported
-    at once. A bool is refused: YAML reads `yes` as True.
-    """
-    if value == AUTO_BATCH_SIZE:
-        return AUTO_BATCH_SIZE
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"{field} must be an integer >= 1 or {AUTO_BATCH_SIZE!r}, got {value!r}")
 
 
 def _text_encoder(spec: Mapping[str, Any], device: str, root: Path, batch_size: BatchSize) -> Any:

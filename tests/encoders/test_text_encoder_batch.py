@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from r1router.encoders.batch_size import DEFAULT_BATCH_SIZE, check_batch_size
 from r1router.encoders.text import TextEncoder
 from r1router.errors import ConfigError
-from r1router.kb.encoders import DEFAULT_BATCH_SIZE, check_batch_size, load_encoder
+from r1router.kb.encoders import load_encoder
 from r1router.kb.kinds import get_kind
 
 TEXTS = [f"passage {i}: " + "the router picks a knowledge base " * (1 + i % 7) for i in range(40)]
