@@ -23,7 +23,7 @@ import mlflow
 from prefect import flow
 
 from flows.stage import numeric_metrics, publish_summary, tracked_stage
-from r1router.benchmarks.registry import world_benchmarks
+from r1router.benchmarks.registry import split_files
 from r1router.config import metrics_file
 from r1router.evaluation.intervals import evaluation_stats
 from r1router.evaluation.method_metrics import PER_QUESTION
@@ -134,8 +134,7 @@ def evaluate_flow() -> dict:
     with tracked_stage("evaluate") as (params, tracking):
         world = Path(params["world_dir"])
         split = params["split"]
-        benchmarks = world_benchmarks(world, split)
-        question_files = {name: str(world / "questions" / name / f"{split}.jsonl") for name in benchmarks}
+        question_files = {name: str(path) for name, path in split_files(world, split).items()}
         kbs = params["kbs"]
         data = input_version(*question_files.values(), *(Path(params["kb_dir"]) / kb for kb in kbs))
         code = code_version("evaluate")

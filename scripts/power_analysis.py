@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from r1router.benchmarks.registry import world_benchmarks
+from r1router.benchmarks.registry import split_files
 from r1router.config import stage_params
 from r1router.evaluation.f1_recall import f1_recall
 from r1router.evaluation.harness import load_questions
 from r1router.evaluation.intervals import comparison_pairs
-from r1router.evaluation.method_metrics import _gold_args  # the paper's range rule, as the stage scores it
+from r1router.evaluation.method_metrics import gold_args  # the paper's range rule, as the stage scores it
 from r1router.evaluation.report import f1_averages
 from r1router.io import read_jsonl
 
@@ -35,9 +35,12 @@ from r1router.io import read_jsonl
 def evaluated_questions(params: dict) -> dict:
     """benchmark -> the questions the evaluate stage scored (its split, `max_questions`, image policy)."""
     world = Path(params["world_dir"])
-    split = params["split"]
-    files = {name: world / "questions" / name / f"{split}.jsonl" for name in world_benchmarks(world, split)}
-    return load_questions(files, world / "images", params.get("max_questions"), params.get("missing_images", "fail"))
+    return load_questions(
+        split_files(world, params["split"]),
+        world / "images",
+        params.get("max_questions"),
+        params.get("missing_images", "fail"),
+    )
 
 
 def per_question(predictions: Path, questions: dict, method: str) -> dict[str, list[float]]:
@@ -45,7 +48,7 @@ def per_question(predictions: Path, questions: dict, method: str) -> dict[str, l
     scores = {}
     for benchmark, asked in questions.items():
         answers = {row["qid"]: row["llm_answer"] for row in read_jsonl(predictions / benchmark / f"{method}.jsonl")}
-        scores[benchmark] = [100 * f1_recall(answers[q.qid], *_gold_args(q)) for q in asked]
+        scores[benchmark] = [100 * f1_recall(answers[q.qid], *gold_args(q)) for q in asked]
     return scores
 
 

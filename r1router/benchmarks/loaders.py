@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from r1router.benchmarks.registry import SPLITS, DatasetRule, dataset_rule, world_benchmarks
+from r1router.benchmarks.registry import SPLITS, DatasetRule, dataset_rule, question_file, world_benchmarks
 from r1router.benchmarks.schema import ENTITY_SPLITS, PlanStep, Question
 from r1router.errors import ConfigError, DataError
 from r1router.io import iter_jsonl
@@ -243,5 +243,5 @@ def load_split(world_dir: Path, split: str, benchmarks: tuple[str, ...] | None =
     world_dir = Path(world_dir)
     questions = []
     for name in benchmarks or world_benchmarks(world_dir, split):
-        questions += load_benchmark(world_dir / "questions" / name / f"{split}.jsonl", name, world_dir / "images")
+        questions += load_benchmark(question_file(world_dir, name, split), name, world_dir / "images")
     return questions

@@ -67,6 +67,16 @@ RELEASE_FILES: dict[str, str] = {
 }
 
 
+def question_file(world_dir: Path, benchmark: str, split: str) -> Path:
+    """Where a built world keeps one benchmark's split: `questions/<benchmark>/<split>.jsonl`."""
+    return Path(world_dir) / "questions" / benchmark / f"{split}.jsonl"
+
+
+def split_files(world_dir: Path, split: str) -> dict[str, Path]:
+    """Benchmark -> its `split` file, for every benchmark the world holds that split of (`world_benchmarks`)."""
+    return {name: question_file(world_dir, name, split) for name in world_benchmarks(world_dir, split)}
+
+
 def world_benchmarks(world_dir: Path, split: str) -> tuple[str, ...]:
     """The benchmarks a built world holds `split` questions of (`questions/<name>/<split>.jsonl`), in registry order.
 
@@ -77,7 +87,7 @@ def world_benchmarks(world_dir: Path, split: str) -> tuple[str, ...]:
     present = {p.name for p in questions.iterdir() if p.is_dir()} if questions.is_dir() else set()
     if unknown := sorted(present - set(DATASETS)):
         raise ConfigError(f"{questions}: unknown benchmark folder(s) {unknown} (known: {', '.join(DATASETS)})")
-    holding = tuple(n for n in DATASETS if n in present and (questions / n / f"{split}.jsonl").is_file())
+    holding = tuple(n for n in DATASETS if n in present and question_file(world_dir, n, split).is_file())
     if not holding:
         raise ConfigError(f"{questions}: no benchmark has a {split} split; was the world stage run?")
     return holding

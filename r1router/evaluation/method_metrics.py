@@ -81,7 +81,7 @@ def guessable(question: Question) -> bool:
     return bool(golds) and all(gold in YES_NO or gold in text for gold in golds)
 
 
-def _gold_args(question: Question) -> tuple[list[str], list[tuple[float, float]]]:
+def gold_args(question: Question) -> tuple[list[str], list[tuple[float, float]]]:
     # The paper scores a range-valued InfoSeek answer against the range alone.
     return ([] if question.gold_ranges else question.golds), question.gold_ranges
 
@@ -92,9 +92,9 @@ def method_metrics(
     n = len(questions)
     if n == 0:
         raise ValueError("no questions to score")
-    f1 = [f1_recall(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True)]
+    f1 = [f1_recall(t.final_answer, *gold_args(q)) for q, t in zip(questions, trajectories, strict=True)]
     scores = [100 * value for value in f1]
-    em = sum(exact_match(t.final_answer, *_gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
+    em = sum(exact_match(t.final_answer, *gold_args(q)) for q, t in zip(questions, trajectories, strict=True))
     wall = max(t.seconds for t in trajectories)
     hard = [score for question, score in zip(questions, scores, strict=True) if not guessable(question)]
     pairs = route_pairs(questions, trajectories, max_steps) if routes else []

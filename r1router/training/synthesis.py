@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.benchmarks.loaders import load_benchmark, resolve_image
-from r1router.benchmarks.registry import world_benchmarks
+from r1router.benchmarks.registry import question_file, world_benchmarks
 from r1router.benchmarks.schema import PlanStep, Question
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import text_sha256
@@ -119,7 +119,7 @@ def select_questions(
     world_dir = Path(world_dir)
     chosen = []
     for name in benchmarks or world_benchmarks(world_dir, split):
-        questions = load_benchmark(world_dir / "questions" / name / f"{split}.jsonl", name, world_dir / "images")
+        questions = load_benchmark(question_file(world_dir, name, split), name, world_dir / "images")
         chosen += questions[:per_benchmark] if per_benchmark is not None else questions
     return chosen
 
