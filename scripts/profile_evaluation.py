@@ -1,6 +1,6 @@
 """Where an evaluation method's time goes: prompt kinds, prefilled vs cached tokens, decoded tokens, retrieval.
 
-    python scripts/profile_evaluation.py [--methods rag-text,prompt-router] [--questions 8] [--threads 0]
+    python scripts/profile_evaluation.py [--methods rag-text,prompt-router] [--questions 8] [--batch-size N]
 
 Runs each method as the evaluate stage does (its policy and `router.loop`
 settings from params.yaml, the built KBs, the first `--questions` test
@@ -21,6 +21,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,16 @@ def timed_search(search: Callable[..., Any], spent: list[float]) -> Callable[...
     return search_and_time
 
 
-def profile_method(method: str, params: dict[str, Any], limit: int) -> dict[str, Any]:
+def profile_method(method: str, params: dict[str, Any], limit: int, batch_size: int | None) -> dict[str, Any]:
+    """`batch_size` (None: params.yaml's) replaces the decision and answer batch sizes of `router.loop`."""
     router = router_config()
+    loop = router.loop
+    if batch_size is not None:
+        loop = replace(
+            loop,
+            decision=replace(loop.decision, batch_size=batch_size),
+            answer=replace(loop.answer, batch_size=batch_size),
+        )
     world = Path(params["world_dir"])
     questions = [
         q
@@ -99,7 +108,7 @@ def profile_method(method: str, params: dict[str, Any], limit: int) -> dict[str,
         raise SystemExit(f"{method}: only an in-process text policy can be profiled (got {type(policy).__name__})")
     counting, retrieval = CountingPolicy(policy), [0.0]
     search = timed_search(Retrievers(Path(params["kb_dir"]), params["kbs"], router.device).search, retrieval)
-    runner = make_method(method, counting, search, router.loop, tuple(params["kbs"]))
+    runner = make_method(method, counting, search, loop, tuple(params["kbs"]))
     started = time.perf_counter()
     runner.run(questions, world / "images")
     kinds = {kind: {k: round(v, 2) for k, v in entry.items()} for kind, entry in counting.counts.items()}
@@ -132,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="rag-text,rag-table,iterative,prompt-router,sft")
     parser.add_argument("--questions", type=int, default=8, help="per benchmark (the demo evaluates 8)")
+    parser.add_argument("--batch-size", type=int, help="decision and answer batch size (default: params.yaml's)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads > 0:
@@ -140,7 +150,9 @@ def main() -> None:
     unknown = [m for m in args.methods.split(",") if m not in params["methods"]]
     if unknown:
         parser.error(f"not methods of evaluate.methods: {', '.join(unknown)}")
-    profiles = {method: profile_method(method, params, args.questions) for method in args.methods.split(",")}
+    profiles = {
+        method: profile_method(method, params, args.questions, args.batch_size) for method in args.methods.split(",")
+    }
     print_table(profiles)
     print(json.dumps(profiles, sort_keys=True))
 
