@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds
+from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds, shard_path
 from r1router.kb.index import IndexConfig, build_bytes, build_index
 
 DIM = 384
@@ -53,7 +53,7 @@ def write_shards(directory: Path, count: int, shard_size: int) -> EmbeddingShard
     """`count` random unit vectors as float16 shard files, generated a shard at a time (never all in memory)."""
     paths = []
     for index, (start, end) in enumerate(shard_bounds(count, shard_size)):
-        paths.append(directory / f"emb-{index:05d}.npy")
+        paths.append(shard_path(directory, index))
         save_shard(paths[-1], unit_vectors(end - start, seed=index))
     return EmbeddingShards.of(paths)
 
