@@ -38,6 +38,7 @@ def synthesize_flow() -> dict:
             cache_dir=params["cache_dir"],
             device=params["device"],
             precision=params.get("precision", "auto"),
+            retrieval_service=params.get("retrieval_service"),  # optional: a `r1router kb serve` URL
             data=data,
             code=code_version("synthesize"),
         )

@@ -101,7 +101,7 @@ def _index_option(value: str) -> IndexConfig:
         return IndexConfig(**fields)
     except (yaml.YAMLError, TypeError) as error:
         raise typer.BadParameter(
-            f"expected flat, hnsw, ivf or a mapping of index settings ({error})", param_hint="--index"
+            f"expected flat, sharded, hnsw, ivf, ivfpq or a mapping of index settings ({error})", param_hint="--index"
         ) from None
 
 
@@ -134,7 +134,11 @@ def kb_build(
         ),
     ] = None,
     index: Annotated[
-        str | None, typer.Option(help="flat | hnsw | ivf, or e.g. '{type: hnsw, hnsw_m: 32}' (default: the profile's)")
+        str | None,
+        typer.Option(
+            help="flat | sharded | hnsw | ivf | ivfpq, or e.g. '{type: sharded, index_shard_rows: 1000000}' "
+            "(default: the profile's)"
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N] (default: the profile's)")] = None,
     shard_dir: Annotated[

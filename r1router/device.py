@@ -27,6 +27,14 @@ def resolve_device(preference: str = "auto") -> str:
     return preference
 
 
+def gpu_free_bytes(device: str) -> int:
+    """Free memory on the CUDA device `device` names (cuda, cuda:N); 0 for the CPU."""
+    if not device.startswith("cuda"):
+        return 0
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return int(free)
+
+
 @cache
 def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX); without it torch emulates bf16, slowly."""

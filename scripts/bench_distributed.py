@@ -25,15 +25,14 @@ from bench_embedding import passages
 
 from r1router.corpus.wiki import build_wiki_corpus
 from r1router.distributed.engine import Engine, ray_cluster
-from r1router.kb.build import CHECKED_FILES, MANIFEST, build_kb
+from r1router.kb.build import build_kb
 from r1router.kb.index import IndexConfig
 
 ENGINES = {"local": Engine(), "ray-1": Engine("ray", workers=1), "ray-2": Engine("ray", workers=2)}
 
 
-def files(directory: Path, names: tuple[str, ...] | None = None) -> dict[str, bytes]:
-    paths = [directory / name for name in names] if names else sorted(directory.iterdir())
-    return {path.name: path.read_bytes() for path in paths}
+def files(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
 def run_on(engine: Engine, build: Callable[[Engine], dict[str, bytes]]) -> dict:
@@ -82,7 +81,7 @@ def bench_kb(work: Path, source: Path, encoder: Path, count: int, shard_size: in
             replace=True,
             engine=engine,
         )
-        return files(out, (*CHECKED_FILES, MANIFEST))
+        return files(out)
 
     return compare("kb embedding", "passages", count, {name: run_on(e, build) for name, e in ENGINES.items()})
 

@@ -1,4 +1,4 @@
-"""KB embedding throughput: the pipeline (`embed_in_shards` over a kind's `encode_documents`) vs the bare forward.
+"""KB embedding throughput: the pipeline (`embedded` over a kind's `encode_documents`) vs the bare forward.
 
     python scripts/bench_embedding.py [--input data/world/kb/text.parquet] [--count 2000] [--device auto]
 
@@ -25,7 +25,7 @@ import torch
 
 from r1router.device import resolve_device
 from r1router.encoders.text import TextEncoder
-from r1router.kb.embed import embed_in_shards
+from r1router.kb.embed import embedded
 from r1router.kb.kinds import get_kind
 from r1router.kb.records import load_records
 
@@ -59,15 +59,15 @@ def pipeline(encoder: TextEncoder, records: list[dict], shard_size: int) -> floa
     encoder.encode([kind.passage(records[0])])  # warm-up, as the bare run has
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
-        embed_in_shards(
+        with embedded(
             records,
             lambda batch: kind.encode_documents(encoder, batch, Path(".")),
             Path(cache),
             fingerprint="bench",
             shard_size=shard_size,
             desc="bench pipeline",
-        )
-        return time.perf_counter() - started
+        ):
+            return time.perf_counter() - started
 
 
 def main() -> None:

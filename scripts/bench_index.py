@@ -7,7 +7,8 @@
    temporary directory, then builds the index from them through `build_index`
    one shard at a time, as a KB build does, and reports the build's peak RSS
    above the RSS it started with (sampled every 5 ms), next to
-   `r1router.kb.index.build_bytes` (the whole index step: no embedding is held before it).
+   `r1router.kb.index.build_bytes` (the whole index step: no embedding is held before it),
+   and the build's seconds next to `r1router.kb.build_time.index_seconds`.
 2. Quality: real embeddings (all-MiniLM-L6-v2 over the paper's released
    validation questions and retrieved passages, `R1ROUTER_RELEASE_DIR`), each
    type's queries/s and recall@10 against exact (flat) search of the same
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from r1router.kb.build_time import index_seconds
 from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds, shard_path
 from r1router.kb.index import IndexConfig, build_bytes, build_index
 
@@ -82,7 +84,7 @@ def peak_rss_during(work: Callable[[], object]) -> tuple[int, float]:
 
 
 def one_build(kind: str, count: int, shard_size: int) -> dict[str, float]:
-    """In this (fresh) process: build one index from `count` vectors' shards; the peak RSS the build added."""
+    """In this (fresh) process: build one index from `count` vectors' shards; the peak RSS it added, its seconds."""
     with tempfile.TemporaryDirectory() as directory:
         shards = write_shards(Path(directory), count, shard_size)
         added, seconds = peak_rss_during(lambda: build_index(shards, CONFIGS[kind]))
@@ -90,6 +92,7 @@ def one_build(kind: str, count: int, shard_size: int) -> dict[str, float]:
         "measured_gib": added / 1024**3,
         "estimate_gib": build_bytes(count, DIM, CONFIGS[kind], shard_size) / 1024**3,
         "seconds": seconds,
+        "estimate_seconds": index_seconds(count, DIM, CONFIGS[kind]),
     }
 
 

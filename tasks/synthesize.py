@@ -10,7 +10,7 @@ from prefect.tasks import exponential_backoff
 
 from r1router.benchmarks.schema import Question
 from r1router.hashing import file_sha256
-from r1router.kb.retriever import Retrievers
+from r1router.kb.service import open_retrievers
 from r1router.router.loop import RouterLoop, loop_config
 from r1router.router.trajectory import Trajectory
 from r1router.training.synthesis import select_questions, synthesize
@@ -35,14 +35,19 @@ def synthesize_task(
     precision: str,
     data: str,
     code: str,
+    retrieval_service: str | None = None,
 ) -> dict:
-    """`data` (questions, images, KBs, teacher model) and `code` key the cache and the chunk fingerprint."""
+    """`data` (questions, images, KBs, teacher model) and `code` key the cache and the chunk fingerprint.
+
+    With `retrieval_service` (a running `r1router kb serve` on these very KBs) the teacher searches
+    through it instead of loading every index and encoder itself.
+    """
     config = teacher_config({"device": device, "precision": precision, **teacher})
     questions = select_questions(Path(world_dir), split, benchmarks, max_questions)
 
     @cache
     def teacher_loop() -> RouterLoop:  # loaded on the first chunk that needs it: a full resume loads nothing
-        retrievers = Retrievers(Path(kb_dir), kbs, device=device)
+        retrievers = open_retrievers(Path(kb_dir), kbs, device, retrieval_service)
         return make_teacher(
             config, load_teacher_policy(config), retrievers.search, loop_config(loop, "synthesize.loop")
         )

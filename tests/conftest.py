@@ -45,6 +45,18 @@ def text_encoder_dir(tmp_path_factory) -> Path:
     return demo_model("text_encoder", tmp_path_factory)
 
 
+@pytest.fixture
+def embed_all():
+    """`r1router.kb.embed.embedded` run to its end: (shards, stats) with the cache's lock released."""
+    from r1router.kb.embed import embedded
+
+    def run(*args, **kwargs):
+        with embedded(*args, **kwargs) as result:
+            return result
+
+    return run
+
+
 def require_release(path: Path, what: str) -> None:
     """Skip a test whose released data is missing on a developer's machine; fail it in CI (`CI=true`).
 

@@ -1,12 +1,12 @@
-"""A KB's missing embedding shards, computed on Ray actors and written where `embed_in_shards` finds them.
+"""A KB's missing embedding shards, computed on Ray actors and written where `embedded` finds them.
 
-The records are cut exactly as `r1router.kb.embed.embed_in_shards` cuts them,
+The records are cut exactly as `r1router.kb.embed.embedded` cuts them,
 into the same content-keyed cache entry; shards already there are skipped
 (per-shard resume). Each actor loads the encoder once and embeds whole shards;
 the driver writes each shard as it arrives, so workers need the encoder but
 not the cache directory, and a killed run keeps every shard it finished. An
 actor whose process dies is restarted and only its shard is retried. The
-caller then runs `embed_in_shards` as usual: it finds every shard cached, and
+caller then runs `embedded` as usual: it finds every shard cached, and
 the KB is the single-process one byte for byte (both write through `save_shard`,
 which rounds the actors' float32 vectors to the cache's float16).
 """
@@ -25,8 +25,8 @@ from r1router.kb.embed import (
     EncodeShard,
     cache_lock,
     entry_dir,
-    is_finished,
     loaded_on_first_use,
+    missing_shards,
     prepare_entry,
     save_shard,
     shard_bounds,
@@ -77,7 +77,7 @@ def embed_missing_shards(
     bounds = shard_bounds(len(records), shard_size)
     with cache_lock(cache_dir):
         prepare_entry(entry, fingerprint, shard_size, owner)
-        todo = [i for i, (start, end) in enumerate(bounds) if not is_finished(shard_path(entry, i), end - start)]
+        todo = missing_shards(entry, bounds)
         if todo:
             with ray_cluster(engine), Progress(sum(bounds[i][1] - bounds[i][0] for i in todo), desc, "rec") as progress:
                 actor = ray.remote(max_restarts=RESTARTS, max_task_retries=RESTARTS, **worker_resources(device))(

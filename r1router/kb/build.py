@@ -3,9 +3,9 @@
 Layout of a built KB directory::
 
     records.parquet   id, passage, record (JSON of the validated input row)
-    index.faiss       the faiss index, row i = record i
+    index.faiss       the faiss index, row i = record i (a `sharded` index: index-00000.faiss, ... in row order)
     manifest.json     what was built from what: counts, encoder (absolute path and sha256), index, device,
-                      input hashes, and the size and sha256 of records.parquet and index.faiss
+                      input hashes, and the size and sha256 of records.parquet and every index file
 
 The manifest makes a KB self-contained: it searches the same way from any
 working directory, and a damaged or replaced file is refused when it is opened
@@ -28,6 +28,7 @@ import fcntl
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
 from r1router.kb.embed import EncodeShard, embedded, loaded_on_first_use
 from r1router.kb.encoders import load_encoder, manifest_spec
-from r1router.kb.index import IndexConfig, build_index, check_fits, gpu_available, save_index
+from r1router.kb.index import INDEX_FILE, SHARD_FILE, IndexConfig, check_fits, gpu_available, write_index
 from r1router.kb.kinds import KBKind, get_kind
 from r1router.kb.records import load_records, records_base_dir
 
@@ -54,13 +55,16 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RECORDS = "records.parquet"
-INDEX = "index.faiss"
-CHECKED_FILES = (INDEX, RECORDS)  # sized and hashed in the manifest
 # Far above the paper's passages (100-word windows, split tables), far below what exhausts memory.
 DEFAULT_MAX_PASSAGE_WORDS = 4096
 
 # What a KB directory may hold: its files, and the stamp the pipeline writes into its outputs (tasks.caching.STAMP).
-KB_DIR_FILES = frozenset({MANIFEST, RECORDS, INDEX, ".r1router-stamp"})
+KB_DIR_FILES = frozenset({MANIFEST, RECORDS, INDEX_FILE, ".r1router-stamp"})
+
+
+def is_checked_file(name: str) -> bool:
+    """A KB file the manifest sizes and hashes: the records, or an index file of any type."""
+    return name in (RECORDS, INDEX_FILE) or SHARD_FILE.fullmatch(name) is not None
 
 
 def file_entry(path: Path) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def check_destination(out_dir: Path, input_path: Path, shard_dir: Path, replace:
     if not is_kb_dir(out_dir):
         held = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
         raise DataError(out_dir, f"is not empty and not a KB (holds {held}); choose another --out")
-    if foreign := [name for name in names if name not in KB_DIR_FILES]:
+    if foreign := [name for name in names if name not in KB_DIR_FILES and not is_checked_file(name)]:
         listed = ", ".join(foreign[:5])
         raise DataError(out_dir, f"holds files that are not part of a KB ({listed}); move them or choose another --out")
     if not replace:
@@ -200,47 +204,58 @@ def build_kb(
             desc=f"embed {kind.name} KB on ray",
         )
     encode = partial(kind.encode_documents, encoder, base_dir=make_encode.base_dir) if encoder else None
-    # Under the cache's lock until the index is built: it reads the shards one at a time.
-    with embedded(
-        records,
-        encode or loaded_on_first_use(make_encode),
-        shard_dir,
-        fingerprint=fingerprint,
-        shard_size=shard_size,
-        desc=f"embed {kind.name} KB",
-        owner=owner,
-    ) as (shards, embed_stats):
-        # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
-        # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
-        need = check_fits(shards.rows, shards.dim, index_config, shard_rows=shard_size)
-        log.info(
-            "%s index of %d x %d: about %.2f GiB to build", index_config.type, shards.rows, shards.dim, need / 1024**3
-        )
-        index = build_index(shards, index_config, device)
+    # Index files are written as they are built (a sharded index is never whole in memory), into a staging
+    # directory beside --out that is gone when the build ends: at the swap they move into the KB.
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.resolve().name}.", suffix=".index", dir=parent) as staged:
+        staging = Path(staged)
+        # Under the cache's lock until the index is built: it reads the shards one at a time.
+        with embedded(
+            records,
+            encode or loaded_on_first_use(make_encode),
+            shard_dir,
+            fingerprint=fingerprint,
+            shard_size=shard_size,
+            desc=f"embed {kind.name} KB",
+            owner=owner,
+        ) as (shards, embed_stats):
+            # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
+            # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
+            need = check_fits(shards.rows, shards.dim, index_config, shard_rows=shard_size)
+            log.info(
+                "%s index of %d x %d: about %.2f GiB to build",
+                index_config.type,
+                shards.rows,
+                shards.dim,
+                need / 1024**3,
+            )
+            index_files = write_index(shards, index_config, staging, device)
 
-    manifest = {
-        "kind": kind.name,
-        "count": len(records),
-        "dim": shards.dim,
-        "encoder": spec,
-        "index": asdict(index_config),
-        "device": device,
-        "faiss_gpu": gpu_available(),
-        "input": {"path": str(input_path), "sha256": tree_sha256(input_path)},
-        "records_sha256": records_sha,
-    }
-    # The three files appear together or not at all: a reader never sees an index
-    # without its records, or a manifest describing a KB that was not finished.
-    with _directory_lock(out_dir.resolve().parent), atomic_dir(out_dir) as tmp:
-        write_parquet(
-            tmp / RECORDS,
-            pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
-        )
-        save_index(index, tmp / INDEX)
-        manifest["files"] = {name: file_entry(tmp / name) for name in CHECKED_FILES}
-        write_json(tmp / MANIFEST, manifest)
-        # Again, under the lock: a build into the same --out may have finished since; it wins, this one is refused.
-        check_destination(out_dir, input_path, shard_dir, replace)
+        manifest = {
+            "kind": kind.name,
+            "count": len(records),
+            "dim": shards.dim,
+            "encoder": spec,
+            "index": asdict(index_config),
+            "device": device,
+            "faiss_gpu": gpu_available(),
+            "input": {"path": str(input_path), "sha256": tree_sha256(input_path)},
+            "records_sha256": records_sha,
+        }
+        # The files appear together or not at all: a reader never sees an index
+        # without its records, or a manifest describing a KB that was not finished.
+        with _directory_lock(parent), atomic_dir(out_dir) as tmp:
+            write_parquet(
+                tmp / RECORDS,
+                pa.table({"id": [r["id"] for r in records], "passage": passages, "record": record_json}),
+            )
+            for name in index_files:
+                os.replace(staging / name, tmp / name)
+            manifest["files"] = {name: file_entry(tmp / name) for name in (*index_files, RECORDS)}
+            write_json(tmp / MANIFEST, manifest)
+            # Again, under the lock: a build into the same --out may have finished since; it wins, this one is refused.
+            check_destination(out_dir, input_path, shard_dir, replace)
     stats = {**embed_stats, **{f"{key}_on_ray": n for key, n in ray_stats.items()}}
     stats["seconds"] = round(time.monotonic() - started, 2)
     return manifest, stats

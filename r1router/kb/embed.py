@@ -20,7 +20,7 @@ by the same `shard_bounds`; the run here then finds every shard finished.
 
 Shards are float16 on disk: half the disk and page cache of float32, and for
 unit-length vectors a rounding (relative error under 2^-11 per component) far
-below what separates search results. `embed_in_shards` returns the shards
+below what separates search results. `embedded` yields the shards
 themselves (`EmbeddingShards`), never one array: the index is built from one
 shard at a time, so no step holds every embedding in memory.
 """
@@ -133,6 +133,13 @@ def is_finished(path: Path, rows: int) -> bool:
     return shard.dtype == SHARD_DTYPE and shard.ndim == 2 and shard.shape[0] == rows
 
 
+def missing_shards(entry: Path, bounds: Sequence[tuple[int, int]]) -> list[int]:
+    """Numbers of the shards cut at `bounds` that `entry` does not hold finished: what is left to embed."""
+    return [
+        number for number, (start, end) in enumerate(bounds) if not is_finished(shard_path(entry, number), end - start)
+    ]
+
+
 def save_shard(path: Path, shard: np.ndarray) -> None:
     """Write one shard atomically as float16: a reader sees all of it or no file."""
     with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
@@ -180,29 +187,6 @@ class EmbeddingShards:
         return vectors if dtype is None else vectors.astype(dtype)
 
 
-def embed_in_shards(
-    records: Sequence[dict[str, Any]],
-    encode: EncodeShard,
-    cache_dir: Path,
-    fingerprint: str,
-    shard_size: int = 2048,
-    desc: str = "embed",
-    owner: str | None = None,
-) -> tuple[EmbeddingShards, dict[str, int]]:
-    """Embed `records` into the cache; return their shards (row i = record i) and counts of reused/computed shards.
-
-    `encode` gets a whole shard at once: the encoder batches it (length-sorted
-    across the shard, the next batch tokenised while one computes), which a
-    call per batch would prevent. `fingerprint` must change whenever the
-    vectors would (records, encoder, device); `owner` (the KB directory) lets a
-    successful run delete the entries it used before. Without an owner nothing is pruned.
-    The cache's lock is released on return: a caller that reads the shards while
-    another build of the same owner may prune them uses `embedded` instead.
-    """
-    with embedded(records, encode, cache_dir, fingerprint, shard_size, desc, owner) as result:
-        return result
-
-
 @contextmanager
 def embedded(
     records: Sequence[dict[str, Any]],
@@ -213,11 +197,17 @@ def embedded(
     desc: str = "embed",
     owner: str | None = None,
 ) -> Iterator[tuple[EmbeddingShards, dict[str, int]]]:
-    """`embed_in_shards`, holding the cache's lock until the block ends.
+    """Embed `records` into the cache; yield their shards (row i = record i) and counts of reused/computed shards.
 
-    A KB build reads its shards after embedding them (the index is built one
-    shard at a time); a second build into the same KB directory would prune
-    them as its owner's old entry. Under the lock it waits until the index is built.
+    `encode` gets a whole shard at once: the encoder batches it (length-sorted
+    across the shard, the next batch tokenised while one computes), which a
+    call per batch would prevent. `fingerprint` must change whenever the
+    vectors would (records, encoder, device); `owner` (the KB directory) lets a
+    successful run delete the entries it used before. Without an owner nothing is pruned.
+
+    The cache's lock is held until the block ends: a KB build reads its shards
+    after embedding them (the index is built one shard at a time), and a second
+    build into the same KB directory would prune them as its owner's old entry.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)

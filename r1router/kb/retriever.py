@@ -4,7 +4,7 @@ A `KnowledgeBase` is self-describing: its manifest names the encoder that
 embedded it (by absolute path and content hash), so queries are always
 embedded the same way as its documents, from any working directory. Opening a
 KB checks it before anything is searched: the manifest's shape, the size of
-`index.faiss` and `records.parquet` (and their sha256 when they are small
+its index file(s) and `records.parquet` (and their sha256 when they are small
 enough to hash in well under a second, or when asked), the index's dimension
 against the manifest and the encoder's, and the encoder's files against their
 hash. A damaged KB is a DataError naming the file, not a search with absurd scores.
@@ -23,10 +23,10 @@ from r1router.device import resolve_device
 from r1router.errors import DataError
 from r1router.hashing import file_sha256
 from r1router.io import read_parquet
-from r1router.kb.build import CHECKED_FILES, INDEX, MANIFEST, RECORDS
+from r1router.kb.build import MANIFEST, RECORDS, is_checked_file
 from r1router.kb.encoders import load_encoder
 from r1router.kb.hit import Hit
-from r1router.kb.index import VectorIndex, check_count, load_index, to_search_device
+from r1router.kb.index import INDEX_FILE, VectorIndex, check_count, load_index, to_search_device
 from r1router.kb.kinds import get_kind
 from r1router.kb.kinds.base import QueryImage
 
@@ -54,13 +54,21 @@ def read_manifest(kb_dir: Path) -> dict[str, Any]:
             raise DataError(
                 manifest_path, f"not a usable KB manifest: expected a {expected.__name__}, {found}{older}", field=field
             )
-    for name in CHECKED_FILES:
-        entry = manifest["files"].get(name)
+    files = manifest["files"]
+    if strays := sorted(name for name in files if not is_checked_file(name)):  # never a path out of the KB
+        raise DataError(manifest_path, f"names files a KB does not hold: {', '.join(strays[:3])}", field="files")
+    for name in (RECORDS, *(index_names(manifest) or [INDEX_FILE])):
+        entry = files.get(name)
         if not (
             isinstance(entry, dict) and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
         ):
             raise DataError(manifest_path, f"no size and sha256 for {name}", field="files")
     return manifest
+
+
+def index_names(manifest: dict[str, Any]) -> list[str]:
+    """The index files a (checked) manifest lists: `index.faiss`, or a sharded index's files in row order."""
+    return sorted(name for name in manifest["files"] if name != RECORDS)
 
 
 def check_files(kb_dir: Path, manifest: dict[str, Any], names: tuple[str, ...], verify: bool | None) -> None:
@@ -97,7 +105,7 @@ def check_dim(dim: int | None, expected: int, where: Path, what: str) -> None:
 class KnowledgeBase:
     """One built KB loaded for search.
 
-    `encoder` and `index` replace what the manifest and `index.faiss` would
+    `encoder` and `index` replace what the manifest and the index file(s) would
     load: a shared encoder, or another `VectorIndex` (sharded, remote) over
     the same rows. `verify` hashes the KB's files: True always, False never
     (sizes are still checked), None when they total at most `VERIFY_BYTES`.
@@ -114,17 +122,18 @@ class KnowledgeBase:
         kb_dir = Path(kb_dir)
         self.manifest = read_manifest(kb_dir)
         self.kind = get_kind(self.manifest["kind"])
-        check_files(kb_dir, self.manifest, CHECKED_FILES if index is None else (RECORDS,), verify)
+        indexes = index_names(self.manifest)
+        check_files(kb_dir, self.manifest, (*indexes, RECORDS) if index is None else (RECORDS,), verify)
         table = read_parquet(kb_dir / RECORDS, columns=["id", "passage"])
         self.ids: list[str] = table.column("id").to_pylist()
         self.passages: list[str] = table.column("passage").to_pylist()
         if len(self.ids) != self.manifest["count"]:
             raise DataError(kb_dir / RECORDS, f"holds {len(self.ids)} records, manifest says {self.manifest['count']}")
         self.dim: int = self.manifest["dim"]
-        self.index_path = kb_dir / INDEX
+        self.index_path = kb_dir / indexes[0] if len(indexes) == 1 else kb_dir
         self.device = resolve_device(device)
         if index is None:
-            loaded = load_index(self.index_path, len(self.ids))
+            loaded = load_index([kb_dir / name for name in indexes], len(self.ids))
             check_dim(loaded.d, self.dim, self.index_path, "the index is built for")
             index = to_search_device(loaded, self.device)
         else:

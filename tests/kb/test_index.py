@@ -92,3 +92,13 @@ def test_the_estimate_holds_no_embeddings_and_an_ivf_sample_only_while_it_trains
     small = IndexConfig("ivfpq")
     assert build_bytes(1_000_000, 384, small) > 1_000_000 * 384 * 4 > 10 * index_bytes(1_000_000, 384, small)
     assert build_bytes(1_000_000, 384, small) < 2 * gib
+
+
+def test_the_default_training_sample_is_capped_but_keeps_39_vectors_a_list():
+    ivf = IndexConfig("ivf")
+    assert ivf.train_size(100_000) == 100_000  # small: every vector (256 a list is more than there are)
+    assert ivf.train_size(5_000_000) == 1_000_000  # capped: 8,944 lists would take 2.3M at 256 a list
+    big = 50_000_000
+    assert ivf.train_size(big) == 39 * ivf.nlist(big) > 1_000_000  # the cap never leaves k-means under 39 a list
+    assert IndexConfig("ivf", train_sample=3_000_000).train_size(big) == 3_000_000
+    assert IndexConfig("flat").train_size(big) == 0

@@ -26,7 +26,6 @@ from r1router.errors import ConfigError, DataError
 from r1router.hashing import tree_sha256
 from r1router.kb import build as build_module
 from r1router.kb.build import build_kb
-from r1router.kb.embed import embed_in_shards
 from r1router.kb.encoders import load_encoder, manifest_spec
 from r1router.kb.index import IndexConfig
 from r1router.kb.kinds import get_kind
@@ -172,14 +171,14 @@ A_RECORDS = [{"id": f"a{i}", "text": f"alpha record {i}"} for i in range(23)]
 B_RECORDS = [{"id": f"b{i}", "text": f"beta entry {i} of another KB"} for i in range(23)]
 
 
-def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hashing_encoder):
+def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hashing_encoder, embed_all):
     """Build A is paused after its first shard while build B of other content runs on the same cache."""
     cache = tmp_path / "cache"
 
     def encode(batch):
         return hashing_encoder.encode([r["text"] for r in batch])
 
-    reference_b, _ = embed_in_shards(B_RECORDS, encode, tmp_path / "reference", "B", shard_size=5)
+    reference_b, _ = embed_all(B_RECORDS, encode, tmp_path / "reference", "B", shard_size=5)
     paused, resume = threading.Event(), threading.Event()
 
     def encode_a(batch):
@@ -189,7 +188,7 @@ def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hash
         return encode(batch)
 
     def run(records, encode_batch, fingerprint):
-        embed_in_shards(records, encode_batch, cache, fingerprint, shard_size=5, owner=fingerprint)
+        embed_all(records, encode_batch, cache, fingerprint, shard_size=5, owner=fingerprint)
 
     build_a = threading.Thread(target=run, args=(A_RECORDS, encode_a, "A"))
     build_a.start()
@@ -205,7 +204,7 @@ def test_two_builds_into_one_cache_at_once_never_mix_their_shards(tmp_path, hash
     def refuse(batch):
         raise AssertionError("B's shards are all in the cache")
 
-    vectors, stats = embed_in_shards(B_RECORDS, refuse, cache, "B", shard_size=5, owner="B")
+    vectors, stats = embed_all(B_RECORDS, refuse, cache, "B", shard_size=5, owner="B")
     assert stats == {"shards_reused": 5, "shards_computed": 0}
     np.testing.assert_array_equal(vectors, reference_b)
 
