@@ -31,6 +31,7 @@ Settings (`params.yaml`, section `grpo`): `seed`, `device`, `precision`, `step_t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from r1router.device import resolve_device
+from r1router.errors import ConfigError
 from r1router.router.generation_config import GenerationConfig
 from r1router.router.hf_generate import HFPolicy
 from r1router.training.common import chat_length, prompt_messages, row_images
@@ -110,6 +112,19 @@ def build_grpo_trainer(
     return build_trainer(grpo_recipe(rewards), rows, base_model, checkpoint_dir, settings, image_root, callbacks)
 
 
+def check_vllm_rollouts(trainer: Mapping[str, Any]) -> None:
+    """Refuse `grpo.trainer.use_vllm` where vllm is not installed, before any model loads.
+
+    trl generates the rollouts through vLLM then (`vllm_mode: server`, a `trl vllm-serve --model ...`
+    running beside the trainer; or `colocate`), and would raise its ImportError only after the policy loaded.
+    """
+    if trainer.get("use_vllm") and importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            "grpo.trainer.use_vllm: vllm is not installed here; install it on a CUDA machine (and start "
+            "`trl vllm-serve --model <the SFT router>` for vllm_mode: server), or set use_vllm: false"
+        )
+
+
 def train_grpo(
     train_file: str | Path,
     base_model: str | Path,
@@ -132,6 +147,7 @@ def train_grpo(
     """
     from r1router.encoders.text import TextEncoder
 
+    check_vllm_rollouts(settings.get("trainer") or {})
     encode = TextEncoder(encoder, device=resolve_device(settings.get("device", "auto"))).encode
     recipe = grpo_recipe(step_rewards(encode, settings.get("cost_weight", 0.0)), encode)
     files = (train_file, base_model, out_dir, checkpoint_root)

@@ -5,6 +5,7 @@ completions of a few tokens): they check that the pieces fit together with
 the real model and trl, not that the policy learns (the demo profile shows that).
 """
 
+import importlib.util
 import json
 
 import mlflow
@@ -272,3 +273,11 @@ def test_registered_router_carries_run_tags_and_predicts(sft_router, tracking):
     out = model.predict(pd.DataFrame({"question": ["Who directed the film Silver Orchard?"]}))
     assert list(out.columns) == ["raw", "well_formed", "sub_question", "kb", "retriever"] and len(out) == 1
     assert isinstance(out["raw"][0], str) and out["raw"][0]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_vllm_rollouts_without_vllm_are_refused_before_any_model_loads(tmp_path):
+    settings = {"trainer": {"use_vllm": True, "vllm_mode": "server"}}
+    missing = tmp_path / "no-such-model"  # would be a load error if anything were loaded first
+    with pytest.raises(ConfigError, match=r"grpo\.trainer\.use_vllm: vllm is not installed"):
+        train_grpo(missing / "rows.jsonl", missing, missing, tmp_path / "out", tmp_path / "ckpt", settings)
