@@ -39,15 +39,24 @@ from typing import Any
 
 import pyarrow as pa
 
-from r1router.device import resolve_device
+from r1router.device import gpu_free_bytes, resolve_device
 from r1router.distributed.engine import Engine
 from r1router.encoders.batch_size import DEFAULT_BATCH_SIZE, BatchSize, check_batch_size
 from r1router.errors import ConfigError, DataError
 from r1router.hashing import file_sha256, text_sha256, tree_sha256
 from r1router.io import atomic_dir, write_json, write_parquet
-from r1router.kb.embed import EncodeShard, embedded, loaded_on_first_use
+from r1router.kb.build_time import estimate_build
+from r1router.kb.embed import EncodeShard, embedded, entry_dir, loaded_on_first_use
 from r1router.kb.encoders import load_encoder, manifest_spec
-from r1router.kb.index import INDEX_FILE, SHARD_FILE, IndexConfig, check_fits, gpu_available, write_index
+from r1router.kb.index import (
+    INDEX_FILE,
+    SHARD_FILE,
+    IndexConfig,
+    check_fits,
+    check_fits_gpu,
+    gpu_available,
+    write_index,
+)
 from r1router.kb.kinds import KBKind, get_kind
 from r1router.kb.records import load_records, records_base_dir
 
@@ -203,7 +212,20 @@ def build_kb(
             owner=owner,
             desc=f"embed {kind.name} KB on ray",
         )
-    encode = partial(kind.encode_documents, encoder, base_dir=make_encode.base_dir) if encoder else None
+    encode = (
+        partial(kind.encode_documents, encoder, base_dir=make_encode.base_dir)
+        if encoder
+        else loaded_on_first_use(make_encode)
+    )
+    # Before any embedding: what the build will take, and a refusal (with the numbers) of an index that will
+    # not fit, instead of after hours of embedding.
+    estimate, dim = estimate_build(
+        records, encode, entry_dir(shard_dir, fingerprint, shard_size), shard_size, index_config, device
+    )
+    log.info("%s KB: %s", kind.name, estimate.describe())
+    check_fits(len(records), dim, index_config, shard_rows=shard_size)
+    if estimate.gpu_bytes:
+        check_fits_gpu(len(records), dim, index_config, device, gpu_free_bytes(device))
     # Index files are written as they are built (a sharded index is never whole in memory), into a staging
     # directory beside --out that is gone when the build ends: at the swap they move into the KB.
     parent = out_dir.resolve().parent
@@ -213,23 +235,13 @@ def build_kb(
         # Under the cache's lock until the index is built: it reads the shards one at a time.
         with embedded(
             records,
-            encode or loaded_on_first_use(make_encode),
+            encode,
             shard_dir,
             fingerprint=fingerprint,
             shard_size=shard_size,
             desc=f"embed {kind.name} KB",
             owner=owner,
         ) as (shards, embed_stats):
-            # Estimated from faiss's layouts and refused before the index step when it cannot fit; the embeddings
-            # are cached by then, so a rebuild with a smaller index type (ivfpq) does not embed again.
-            need = check_fits(shards.rows, shards.dim, index_config, shard_rows=shard_size)
-            log.info(
-                "%s index of %d x %d: about %.2f GiB to build",
-                index_config.type,
-                shards.rows,
-                shards.dim,
-                need / 1024**3,
-            )
             index_files = write_index(shards, index_config, staging, device)
 
         manifest = {
@@ -258,4 +270,5 @@ def build_kb(
             check_destination(out_dir, input_path, shard_dir, replace)
     stats = {**embed_stats, **{f"{key}_on_ray": n for key, n in ray_stats.items()}}
     stats["seconds"] = round(time.monotonic() - started, 2)
+    stats["estimated_seconds"] = round(estimate.total_seconds, 2)  # embedding and index, beside what they took
     return manifest, stats

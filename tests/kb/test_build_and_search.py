@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from r1router.errors import DataError
+from r1router.kb import build_time
 from r1router.kb.build import build_kb
 from r1router.kb.embed import EmbeddingShards
 from r1router.kb.index import IndexConfig
@@ -98,12 +99,23 @@ def test_a_build_never_holds_every_embedding_at_once(tmp_path, text_kb_file, has
     build(text_kb_file, tmp_path / "reference", hashing_encoder, tmp_path)
     expected = KnowledgeBase(tmp_path / "reference", encoder=hashing_encoder).search(["glacier passage", "castle"], k=3)
 
+    shard_values = 3 * 256  # 3 rows of the hashing encoder's 256 dimensions
+
+    def refuse_more_than_a_shard(join):
+        def guarded(arrays, *args, **kwargs):
+            if sum(np.size(array) for array in arrays) > shard_values:
+                raise AssertionError("every embedding gathered into one array")
+            return join(arrays, *args, **kwargs)
+
+        return guarded
+
     def refuse(*args, **kwargs):
         raise AssertionError("every embedding gathered into one array")
 
-    monkeypatch.setattr(np, "concatenate", refuse)
-    monkeypatch.setattr(np, "vstack", refuse)
+    monkeypatch.setattr(np, "concatenate", refuse_more_than_a_shard(np.concatenate))
+    monkeypatch.setattr(np, "vstack", refuse_more_than_a_shard(np.vstack))
     monkeypatch.setattr(EmbeddingShards, "__array__", refuse)
+    monkeypatch.setattr(build_time, "PROBE_RECORDS", 2)  # the rate probe embeds a sample, not a shard
     spec = {"family": "text", "path": str(tmp_path / "encoder")}
     _, stats = build_kb(
         "text",

@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r1router.kb.build_time import BuildEstimate, embedding_rate, gemm_flops, index_seconds, memory_bytes_per_s
+from r1router.kb.build_time import (
+    BuildEstimate,
+    embedding_rate,
+    estimate_build,
+    gemm_flops,
+    index_seconds,
+    memory_bytes_per_s,
+)
 from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds, shard_path
-from r1router.kb.index import INDEX_TYPES, IndexConfig, build_index
+from r1router.kb.index import IndexConfig, build_bytes, build_index
 
 TYPES = ("flat", "ivf", "ivfpq", "hnsw")
 
@@ -34,7 +41,6 @@ def test_index_types_order_by_work() -> None:
     assert times["hnsw"] > 100 * times["flat"]
 
 
-@pytest.mark.skipif("sharded" not in INDEX_TYPES, reason="the sharded index type is not in this checkout yet")
 def test_sharded_costs_what_flat_does() -> None:
     assert index_seconds(100_000, 384, IndexConfig("sharded")) == index_seconds(100_000, 384, IndexConfig("flat"))
 
@@ -79,8 +85,8 @@ def test_embedding_rate_times_a_warm_encoder_on_a_sample() -> None:
         return np.zeros((len(records), 8), dtype=np.float32)
 
     records = [{"id": i} for i in range(1000)]
-    rate = embedding_rate(encode, records, sample=32)
-    assert 500 * 0.7 < rate < 500 * 1.3
+    probe = embedding_rate(encode, records, sample=32)
+    assert 500 * 0.7 < probe.records_per_s < 500 * 1.3 and probe.dim == 8
     assert calls[-1] == 32 and len(calls) == 2  # one warm-up, then the sample
 
 
@@ -120,9 +126,30 @@ def test_describe_gives_the_numbers_on_one_line() -> None:
     assert "ivf index ≈ 1:02:05" in with_gpu and with_gpu.endswith(", GPU ≈ 3.0 GiB") and "\n" not in with_gpu
 
 
-def test_describe_without_a_measured_embedding_time() -> None:
-    on_ray = estimate(embed_seconds=None)
-    assert "embed 4,096 of 10,000 records on ray" in on_ray.describe() and "0:00:38" not in on_ray.describe()
-    assert on_ray.total_seconds == pytest.approx(0.4)
+def test_describe_when_every_embedding_is_cached() -> None:
     cached = estimate(records_to_embed=0, embed_seconds=0.0).describe()
-    assert "embed" not in cached.replace("embeddings", "") and "10,000" in cached
+    assert "embed" not in cached.replace("embeddings", "") and "all 10,000 records' embeddings cached" in cached
+
+
+def test_estimate_build_times_only_the_shards_not_cached_and_loads_nothing_when_all_are(tmp_path: Path) -> None:
+    records = [{"id": str(i), "text": f"record {i}"} for i in range(10)]
+    calls: list[int] = []
+
+    def encode(batch: list[dict]) -> np.ndarray:
+        calls.append(len(batch))
+        return np.ones((len(batch), 16), dtype=np.float32) / 4
+
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    save_shard(shard_path(entry, 0), np.ones((4, 16), dtype=np.float32) / 4)  # shard 0 of 4 rows is cached
+    config = IndexConfig("flat")
+    half, dim = estimate_build(records, encode, entry, 4, config, "cpu")
+    assert (half.records, half.records_to_embed, dim) == (10, 6, 16) and half.embed_seconds > 0
+    assert calls == [2, 6]  # a warm-up, then the sample: only the 6 records of shards 1 and 2
+    assert half.ram_bytes == build_bytes(10, 16, config, shard_rows=4) and half.gpu_bytes == 0
+
+    for number, rows in ((1, 4), (2, 2)):
+        save_shard(shard_path(entry, number), np.ones((rows, 16), dtype=np.float32) / 4)
+    calls.clear()
+    cached, dim = estimate_build(records, encode, entry, 4, config, "cpu")
+    assert (cached.records_to_embed, cached.embed_seconds, dim, calls) == (0, 0.0, 16, [])

@@ -4,9 +4,10 @@ import faiss
 import numpy as np
 import pytest
 
+from r1router.errors import ConfigError
 from r1router.kb import index as index_module
 from r1router.kb.embed import EmbeddingShards, save_shard
-from r1router.kb.index import IndexConfig, build_index
+from r1router.kb.index import IndexConfig, build_index, check_fits_gpu, gpu_build_bytes
 
 
 def unit_vectors(n, dim=32, seed=0):
@@ -90,3 +91,18 @@ def test_with_faiss_gpu_a_flat_index_is_filled_on_the_gpu_and_returned_in_cpu_fo
     assert hnsw.ntotal == 500 and len(moved) == 1
     build_index(shards, IndexConfig("flat"), device="cpu")
     assert len(moved) == 1
+
+
+def test_a_gpu_build_that_will_not_fit_the_card_is_refused_with_its_numbers(monkeypatch):
+    """faiss-gpu's surface faked: flat and IVF are filled on the card, so the whole index must fit there."""
+    monkeypatch.setattr(faiss, "StandardGpuResources", object, raising=False)
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1)
+    gib, flat = 1024**3, IndexConfig("flat")
+    paper = gpu_build_bytes(50_000_000, 1024, flat, "cuda")
+    assert paper > 190 * gib
+    assert gpu_build_bytes(50_000_000, 1024, flat, "cpu") == 0
+    assert gpu_build_bytes(50_000_000, 1024, IndexConfig("hnsw"), "cuda") == 0  # built on the CPU
+    assert gpu_build_bytes(50_000_000, 1024, IndexConfig("sharded"), "cuda") == 0
+    with pytest.raises(ConfigError, match=r"needs about 2\d\d\.\d GiB of GPU memory .* but 80\.0 GiB is free"):
+        check_fits_gpu(50_000_000, 1024, flat, "cuda", 80 * gib)
+    assert check_fits_gpu(1_000_000, 384, flat, "cuda", 80 * gib) == gpu_build_bytes(1_000_000, 384, flat, "cuda")

@@ -392,7 +392,9 @@ def test_a_corpus_resolves_its_images_under_its_image_root_wherever_it_is(tmp_pa
     shutil.copytree(tmp_path / "work" / "image", moved)  # as the pipeline links a finished corpus into its output
     encoder = RecordingFusedEncoder()
     manifest, _ = build(moved, tmp_path / "kb", encoder, encoder_dir, kind="image")
-    assert manifest["count"] == 2 and encoder.images == [(root / "mbeir_images" / "1.png").resolve(), None]
+    # the last call is the shard, in record order; the calls before it timed the encoder on a sample
+    assert manifest["count"] == 2 and encoder.images[-2:] == [(root / "mbeir_images" / "1.png").resolve(), None]
+    assert set(encoder.images) == {(root / "mbeir_images" / "1.png").resolve(), None}
 
 
 def test_a_corpus_record_cannot_leave_its_image_root(tmp_path):
@@ -508,7 +510,7 @@ def test_build_and_search_from_a_folder_of_ones_own(tmp_path, text_encoder_dir):
     assert os.listdir(elsewhere) == []
 
 
-def test_an_index_that_will_not_fit_is_refused_after_embedding_and_the_shards_stay(
+def test_an_index_that_will_not_fit_is_refused_before_anything_is_embedded(
     tmp_path, text_kb_file, hashing_encoder, encoder_dir, monkeypatch
 ):
     import psutil
@@ -517,6 +519,7 @@ def test_an_index_that_will_not_fit_is_refused_after_embedding_and_the_shards_st
     with pytest.raises(ConfigError, match=r"a flat index of 10 x 256 vectors needs about .* GiB is available"):
         build(text_kb_file, tmp_path / "kb", hashing_encoder, encoder_dir)
     assert not (tmp_path / "kb").exists()
+    assert not list(tmp_path.rglob("emb-*.npy"))  # refused from the estimate, not after hours of embedding
     monkeypatch.undo()
     _, stats = build(text_kb_file, tmp_path / "kb", hashing_encoder, encoder_dir)
-    assert stats["shards_reused"] == 1 and stats["shards_computed"] == 0  # nothing embedded twice
+    assert stats["shards_computed"] == 1 and 0 <= stats["estimated_seconds"] < 60
