@@ -163,13 +163,26 @@ class KnowledgeBase:
         ]
 
 
-class Retrievers:
-    """All KBs of a profile, searched by kind name: the router's view of retrieval.
+class UnroutableKBs:
+    """Routes to a KB that is not there: no hits, like any wrong route, and a warning once per KB name.
 
-    A route to a KB the profile did not build (a policy may pick any of the
-    paper's retrievers) gets no hits, like any wrong route, and a warning once
-    per KB name: one such step must not end a whole evaluation.
+    A policy may pick any of the paper's retrievers, including one a profile did
+    not build: one such step must not end a whole evaluation.
     """
+
+    def __init__(self, where: str):
+        self.where = where  # what holds the KBs, for the warning
+        self.warned: set[str] = set()
+
+    def no_hits(self, kb: str, available: list[str], queries: list[str]) -> list[list[Hit]]:
+        if kb not in self.warned:
+            self.warned.add(kb)
+            log.warning("routed to KB '%s', which %s does not hold (it has %s): no hits", kb, self.where, available)
+        return [[] for _ in queries]
+
+
+class Retrievers:
+    """All KBs of a profile, searched by kind name: the router's view of retrieval (see `UnroutableKBs`)."""
 
     def __init__(self, kb_root: Path, kinds: list[str], device: str = "auto"):
         self.kbs: dict[str, KnowledgeBase] = {}
@@ -180,16 +193,11 @@ class Retrievers:
             kb = KnowledgeBase(kb_dir, device=device, encoder=encoders.get(spec_key))
             encoders[spec_key] = kb.encoder
             self.kbs[name] = kb
-        self.missing_warned: set[str] = set()
+        self.unroutable = UnroutableKBs("this process")
 
     def search(
         self, kb: str, queries: list[str], images: list[QueryImage] | None = None, k: int = 5
     ) -> list[list[Hit]]:
         if kb not in self.kbs:
-            if kb not in self.missing_warned:
-                self.missing_warned.add(kb)
-                log.warning(
-                    "routed to KB '%s', which is not loaded (loaded: %s): it gets no hits", kb, sorted(self.kbs)
-                )
-            return [[] for _ in queries]
+            return self.unroutable.no_hits(kb, sorted(self.kbs), queries)
         return self.kbs[kb].search(queries, images, k)

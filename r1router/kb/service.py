@@ -24,7 +24,6 @@ unless told otherwise, like the Prefect server the project starts.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,9 +37,7 @@ from r1router.hashing import text_sha256
 from r1router.kb.build import MANIFEST
 from r1router.kb.hit import Hit
 from r1router.kb.kinds.base import QueryImage
-from r1router.kb.retriever import Retrievers, read_manifest
-
-log = logging.getLogger(__name__)
+from r1router.kb.retriever import Retrievers, UnroutableKBs, read_manifest
 
 MAX_QUERIES = 1024  # per request: bounds the memory one request can take
 MAX_K = 100
@@ -137,18 +134,15 @@ class RemoteRetrievers:
             self.kbs: dict[str, Any] = self.client.get("/health").raise_for_status().json()["kbs"]
         except httpx.HTTPError as error:
             raise RetrievalServiceError(f"retrieval service {self.url}: not reachable ({error})") from None
-        self.missing_warned: set[str] = set()
+        self.unroutable = UnroutableKBs(f"the retrieval service {self.url}")
 
     def search(
         self, kb: str, queries: list[str], images: list[QueryImage] | None = None, k: int = 5
     ) -> list[list[Hit]]:
         if not queries:
             return []
-        if kb not in self.kbs:  # as `Retrievers`: a route to a KB not served gets no hits, and one warning
-            if kb not in self.missing_warned:
-                self.missing_warned.add(kb)
-                log.warning("routed to KB '%s', which %s does not serve (%s): no hits", kb, self.url, sorted(self.kbs))
-            return [[] for _ in queries]
+        if kb not in self.kbs:
+            return self.unroutable.no_hits(kb, sorted(self.kbs), queries)
         if images is not None and any(image is not None and not isinstance(image, str | Path) for image in images):
             raise RetrievalServiceError("the retrieval service takes query images as file paths, not decoded images")
         paths = None if images is None else [None if image is None else str(image) for image in images]
