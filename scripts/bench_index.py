@@ -1,18 +1,18 @@
 """Index types at scale: the memory estimate against measured peak RSS, and speed and recall against flat.
 
-    python scripts/bench_index.py [--count 1000000] [--types flat,hnsw,ivf,ivfpq] [--real 12000]
+    python scripts/bench_index.py [--count 1000000] [--types flat,sharded,hnsw,ivf,ivfpq] [--real 12000]
 
 1. Memory: for each type, a fresh process writes `--count` random unit vectors
    of 384 dimensions (MiniLM's) as float16 shards of `--shard-size` rows to a
-   temporary directory, then builds the index from them through `build_index`
-   one shard at a time, as a KB build does, and reports the build's peak RSS
+   temporary directory, then builds and saves the index from them through `write_index`
+   (`sharded`: file by file) one shard at a time, as a KB build does, and reports the build's peak RSS
    above the RSS it started with (sampled every 5 ms), next to
    `r1router.kb.index.build_bytes` (the whole index step: no embedding is held before it),
    and the build's seconds next to `r1router.kb.build_time.index_seconds`.
 2. Quality: real embeddings (all-MiniLM-L6-v2 over the paper's released
    validation questions and retrieved passages, `R1ROUTER_RELEASE_DIR`), each
    type's queries/s and recall@10 against exact (flat) search of the same
-   queries.
+   queries (`sharded`: 4 files, opened memory-mapped and merged, as a KB opens them).
 The last line printed is a JSON object.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,12 @@ import psutil
 
 from r1router.kb.build_time import index_seconds
 from r1router.kb.embed import EmbeddingShards, save_shard, shard_bounds, shard_path
-from r1router.kb.index import IndexConfig, build_bytes, build_index
+from r1router.kb.index import IndexConfig, InMemory, build_bytes, build_index, load_index, write_index
 
 DIM = 384
 CONFIGS = {
     "flat": IndexConfig("flat"),
+    "sharded": IndexConfig("sharded", index_shard_rows=262_144),  # 4 files at 1M: the build holds one
     "hnsw": IndexConfig("hnsw"),
     "ivf": IndexConfig("ivf"),
     "ivfpq": IndexConfig("ivfpq"),
@@ -87,7 +89,10 @@ def one_build(kind: str, count: int, shard_size: int) -> dict[str, float]:
     """In this (fresh) process: build one index from `count` vectors' shards; the peak RSS it added, its seconds."""
     with tempfile.TemporaryDirectory() as directory:
         shards = write_shards(Path(directory), count, shard_size)
-        added, seconds = peak_rss_during(lambda: build_index(shards, CONFIGS[kind]))
+        files = Path(directory) / "index"
+        files.mkdir()
+        # built and saved as a KB build does (`sharded`: file by file; build_index would merge them in memory)
+        added, seconds = peak_rss_during(lambda: write_index(shards, CONFIGS[kind], files))
     return {
         "measured_gib": added / 1024**3,
         "estimate_gib": build_bytes(count, DIM, CONFIGS[kind], shard_size) / 1024**3,
@@ -123,15 +128,23 @@ def quality(limit: int, types: list[str]) -> dict[str, dict[str, float]]:
     queries = vectors[np.random.default_rng(1).choice(len(vectors), 1000, replace=False)]
     _, exact = build_index(vectors, CONFIGS["flat"]).search(queries, 10)
     out = {"corpus": {"texts": len(texts)}}
+    work = Path(tempfile.mkdtemp(prefix="bench-index-"))
     for kind in types:
-        # ~9.5k real texts are too few to train 8-bit PQ codebooks (39 x 256 vectors): 6-bit codes here.
-        config = replace(CONFIGS[kind], pq_bits=6) if kind == "ivfpq" else CONFIGS[kind]
-        index = build_index(vectors, config)
+        # ~9.5k real texts are too few to train 8-bit PQ codebooks (39 x 256 vectors): 6-bit codes here;
+        # and sharded is cut into 4 files, searched memory-mapped and merged as a KB opens it.
+        if kind == "sharded":
+            config = replace(CONFIGS[kind], index_shard_rows=-(-len(vectors) // 4))
+            names = write_index(InMemory(vectors), config, work)
+            index = load_index([work / name for name in names], len(vectors))
+        else:
+            config = replace(CONFIGS[kind], pq_bits=6) if kind == "ivfpq" else CONFIGS[kind]
+            index = build_index(vectors, config)
         started = time.perf_counter()
         _, rows = index.search(queries, 10)
         seconds = time.perf_counter() - started
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, exact, strict=True)])
         out[kind] = {"queries_per_s": round(len(queries) / seconds, 1), "recall_at_10": round(float(recall), 4)}
+    shutil.rmtree(work)
     return out
 
 
@@ -139,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--shard-size", type=int, default=2048, help="rows per shard, as `kb build --shard-size`")
-    parser.add_argument("--types", default="flat,hnsw,ivf,ivfpq")
+    parser.add_argument("--types", default="flat,sharded,hnsw,ivf,ivfpq")
     parser.add_argument("--real", type=int, default=12_000, help="real texts to embed for the quality part (0: skip)")
     parser.add_argument("--one", choices=sorted(CONFIGS), help=argparse.SUPPRESS)  # the per-type child process
     args = parser.parse_args()

@@ -217,19 +217,18 @@ def build_kb(
         if encoder
         else loaded_on_first_use(make_encode)
     )
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
     # Before any embedding: what the build will take, and a refusal (with the numbers) of an index that will
     # not fit, instead of after hours of embedding.
-    estimate, dim = estimate_build(
-        records, encode, entry_dir(shard_dir, fingerprint, shard_size), shard_size, index_config, device
-    )
+    entry = entry_dir(shard_dir, fingerprint, shard_size)
+    estimate, dim = estimate_build(records, encode, entry, shard_size, index_config, device)
     log.info("%s KB: %s", kind.name, estimate.describe())
     check_fits(len(records), dim, index_config, shard_rows=shard_size)
     if estimate.gpu_bytes:
         check_fits_gpu(len(records), dim, index_config, device, gpu_free_bytes(device))
     # Index files are written as they are built (a sharded index is never whole in memory), into a staging
     # directory beside --out that is gone when the build ends: at the swap they move into the KB.
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.resolve().name}.", suffix=".index", dir=parent) as staged:
         staging = Path(staged)
         # Under the cache's lock until the index is built: it reads the shards one at a time.

@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 from r1router.kb.embed import EmbeddingShards, EncodeShard, missing_shards, shard_bounds, shard_path
-from r1router.kb.index import IndexConfig, build_bytes, gpu_build_bytes
+from r1router.kb.index import IndexConfig, build_bytes, gpu_build_bytes, index_bytes
 from r1router.progress import _eta
 
 # Calibrated on this 2-core machine with scripts/bench_index.py (200k x 384, float16 shards) and build_index
@@ -46,6 +46,9 @@ PQ_POINT_OVERHEAD_FLOPS = 12_000.0
 HNSW_GEMM_FRACTION = 0.081
 HNSW_DISTANCE_OVERHEAD_FLOPS = 112.0
 HNSW_GRAPH_SCALE = 5800
+# Saving an index: faiss.write_index of a 1.5 GB flat index took 6.4 s here (the disk's sustained rate once the
+# page cache's dirty limit is reached; indexes under ~0.5 GB went to the page cache at 2-3 GB/s, over-estimated).
+SUSTAINED_WRITE_BYTES_PER_S = 240e6
 PROBE_RECORDS = 32  # embedded to time the encoder before a build: ~0.3 s of MiniLM on 2 CPU cores
 
 
@@ -82,8 +85,13 @@ def memory_bytes_per_s() -> float:
 
 
 def index_seconds(count: int, dim: int, config: IndexConfig, flops: float | None = None) -> float:
-    """Estimated seconds to build `config`'s index over `count` vectors of `dim` on this CPU, from operation counts."""
-    flops = flops or gemm_flops()
+    """Estimated seconds to build `config`'s index over `count` vectors of `dim` on this CPU, from operation
+    counts, and to save it (at the disk's sustained rate: a large flat index spends most of its build there)."""
+    write = index_bytes(count, dim, config) / SUSTAINED_WRITE_BYTES_PER_S
+    return write + _build_seconds(count, dim, config, flops or gemm_flops())
+
+
+def _build_seconds(count: int, dim: int, config: IndexConfig, flops: float) -> float:
     read = count * dim * 4 / memory_bytes_per_s()  # every build reads each shard once, as float32
     store = read * (1 + FLAT_ADD_READS)  # flat, HNSW and IVF indexes also copy every vector in
     if config.type in ("flat", "sharded"):

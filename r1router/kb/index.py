@@ -263,9 +263,10 @@ def write_index(vectors: Embeddings, config: IndexConfig, directory: Path, devic
     if config.type != "sharded":
         save_index(build_index(vectors, config, device), Path(directory) / INDEX_FILE)
         return (INDEX_FILE,)
-    names = config.file_names(vectors.rows)
-    for name, shard in zip(names, _flat_shards(vectors, config), strict=True):
-        save_index(shard, Path(directory) / name)
+    names, shards = config.file_names(vectors.rows), _flat_shards(vectors, config)
+    for name in names:
+        # Saved and dropped before the next is filled (a `for` over the shards would hold two at a time).
+        save_index(next(shards), Path(directory) / name)
     return names
 
 
